@@ -1,0 +1,187 @@
+import { z } from 'zod';
+
+/**
+ * Runtime configuration of one edge (one nginx with its Lua, in a task or on a laptop).
+ * Everything the nginx.conf template needs is here; nothing in the template is hard-coded.
+ * Secrets (the control token, the Redis password) are not part of it: nginx reads them from
+ * its environment so they never land in a rendered file.
+ */
+
+const hostname = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/, 'must be a lowercase DNS name');
+
+const port = z.number().int().min(1).max(65535);
+const ipv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'must be an IPv4 address');
+/** nginx size syntax: 512k, 64m, 1g */
+const size = z.string().regex(/^\d+[kmg]?$/i, 'must be an nginx size such as 64m');
+const seconds = z.number().int().min(0);
+const positiveSeconds = z.number().int().min(1);
+const milliseconds = z.number().int().min(1);
+
+export const edgeConfigSchema = z
+  .object({
+    /** Region name, reported in logs, metrics and the Cache-Status header. */
+    region: z
+      .string()
+      .regex(/^[a-z0-9-]{1,32}$/)
+      .default('local'),
+    /** The platform domain: `<tenant>.<platformDomain>` and `<platformDomain>/<tenant>/`. */
+    platformDomain: hostname,
+    listen: z
+      .object({
+        address: ipv4.default('0.0.0.0'),
+        httpPort: port.default(80),
+        httpsPort: port.default(443),
+        /** Control listener (purge, health, metrics): loopback or a VPC address only, never public. */
+        controlAddress: ipv4.default('127.0.0.1'),
+        controlPort: port.default(9145),
+        /** Behind an AWS NLB with proxy protocol v2: take the client address from it. */
+        proxyProtocol: z.boolean().default(false),
+        /** Networks allowed to send proxy protocol headers (the VPC CIDR). */
+        trustedProxies: z.array(z.string()).default([]),
+      })
+      .prefault({}),
+    paths: z.object({
+      /** nginx prefix: pid, temp directories and logs live here. */
+      runDir: z.string().min(1),
+      /** Directory holding the project's `edge/*.lua` modules. */
+      luaDir: z.string().min(1),
+      /** Extra `lua_package_path` entries (Debian puts lua-resty-* under /usr/share/lua/5.1). */
+      luaPackagePath: z.array(z.string()).default([]),
+      luaPackageCpath: z.array(z.string()).default([]),
+      cacheDir: z.string().min(1),
+      fallbackCert: z.string().min(1),
+      fallbackKey: z.string().min(1),
+      /** CA bundle that HTTPS origins are verified against. */
+      originCaBundle: z.string().min(1).default('/etc/ssl/certs/ca-certificates.crt'),
+      errorLog: z.string().min(1),
+      accessLog: z.string().min(1),
+    }),
+    nginx: z
+      .object({
+        /** `load_module` lines; empty for OpenResty, the Lua module paths for Debian's nginx. */
+        loadModules: z.array(z.string()).default([]),
+        workerProcesses: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto'),
+        workerConnections: z.number().int().min(64).default(4096),
+        errorLogLevel: z.enum(['debug', 'info', 'notice', 'warn', 'error']).default('warn'),
+        daemon: z.boolean().default(false),
+      })
+      .prefault({}),
+    sharedDicts: z
+      .object({
+        certs: size.default('64m'),
+        routes: size.default('16m'),
+        purge: size.default('8m'),
+        metrics: size.default('8m'),
+        locks: size.default('1m'),
+        sslSessions: size.default('20m'),
+      })
+      .prefault({}),
+    cache: z
+      .object({
+        keysZone: size.default('64m'),
+        maxSize: size.default('1g'),
+        /** Entries not requested for this long are evicted (and no longer available as stale). */
+        inactiveSeconds: positiveSeconds.default(7 * 24 * 3600),
+        /** TTL for 200/301 responses whose origin sends no Cache-Control or Expires. */
+        defaultTtlSeconds: seconds.default(60),
+        /** TTL for 404 responses without caching headers. */
+        notFoundTtlSeconds: seconds.default(10),
+        lockTimeoutMs: milliseconds.default(5000),
+        /** Name used in the Cache-Status header (RFC 9211). */
+        statusName: z
+          .string()
+          .regex(/^[a-z0-9-]+$/)
+          .default('edge'),
+      })
+      .prefault({}),
+    timeouts: z
+      .object({
+        originConnectMs: milliseconds.default(3000),
+        originSendMs: milliseconds.default(10000),
+        originReadMs: milliseconds.default(15000),
+        clientHeaderMs: milliseconds.default(10000),
+        clientBodyMs: milliseconds.default(10000),
+        keepaliveSeconds: positiveSeconds.default(65),
+        redisMs: milliseconds.default(500),
+      })
+      .prefault({}),
+    limits: z
+      .object({
+        clientMaxBody: size.default('1m'),
+        /** `large_client_header_buffers`: count and size; larger headers get 400/431. */
+        headerBuffers: z.number().int().min(1).default(4),
+        headerBufferSize: size.default('8k'),
+        purgeBodyBytes: z.number().int().min(256).default(16384),
+      })
+      .prefault({}),
+    redis: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: port.default(6379),
+        /** Key prefix shared with lua-resty-auto-ssl: `<prefix>:<domain>:latest`. */
+        prefix: z
+          .string()
+          .regex(/^[a-z0-9_-]+$/i)
+          .default('edge'),
+        poolSize: z.number().int().min(1).default(64),
+      })
+      .prefault({}),
+    tls: z
+      .object({
+        engine: z.enum(['native', 'auto-ssl']).default('native'),
+        /** Parsed certificates kept per worker. */
+        lruSize: z.number().int().min(16).default(2000),
+        /** How long a certificate stays in the shared dict before Redis is asked again. */
+        shmTtlSeconds: positiveSeconds.default(3600),
+        /** How long a name with no certificate is remembered as such. */
+        missTtlSeconds: positiveSeconds.default(10),
+        sessionTimeoutSeconds: positiveSeconds.default(3600),
+        /** The issuer sidecar, asked on a miss for an allowed domain (native engine). */
+        issuerUrl: z.url().optional(),
+        /** How long a first handshake waits for the issuer before serving the fallback. */
+        issuerWaitMs: milliseconds.default(5000),
+      })
+      .prefault({}),
+    routing: z
+      .object({
+        /** How long a tenant or domain record is cached in the edge before Redis is asked again. */
+        recordTtlSeconds: positiveSeconds.default(10),
+        /** How long an unknown host is remembered as unknown. */
+        negativeTtlSeconds: positiveSeconds.default(5),
+        /** DNS resolvers for origin hostnames (the VPC resolver on AWS). */
+        resolvers: z.array(z.string()).default(['127.0.0.1']),
+        resolverValidSeconds: positiveSeconds.default(30),
+      })
+      .prefault({}),
+    acme: z
+      .object({
+        /** JWK thumbprint of the deployment's ACME account: enables stateless HTTP-01 answers. */
+        accountThumbprint: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{43}$/)
+          .optional(),
+      })
+      .prefault({}),
+  })
+  .strict();
+
+export type EdgeConfigInput = z.input<typeof edgeConfigSchema>;
+export type EdgeConfig = Readonly<z.output<typeof edgeConfigSchema>>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates once at start; the result is frozen so nothing changes it later. */
+export function parseEdgeConfig(input: unknown): EdgeConfig {
+  const result = edgeConfigSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid edge config:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(result.data);
+}

@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Mustache from 'mustache';
+import type { EdgeConfig } from '../config/edge-config.ts';
+
+export const NGINX_TEMPLATE_PATH = fileURLToPath(
+  new URL('../../edge-image/nginx.conf.mustache', import.meta.url),
+);
+
+/** The part of the config the Lua modules read at init (no secrets: those come from env). */
+export function luaRuntimeConfig(config: EdgeConfig) {
+  return {
+    region: config.region,
+    platform_domain: config.platformDomain,
+    https_port: config.listen.httpsPort,
+    redis: {
+      host: config.redis.host,
+      port: config.redis.port,
+      prefix: config.redis.prefix,
+      timeout_ms: config.timeouts.redisMs,
+      pool_size: config.redis.poolSize,
+    },
+    tls: {
+      engine: config.tls.engine,
+      lru_size: config.tls.lruSize,
+      shm_ttl: config.tls.shmTtlSeconds,
+      miss_ttl: config.tls.missTtlSeconds,
+      issuer_url: config.tls.issuerUrl ?? null,
+      issuer_wait_ms: config.tls.issuerWaitMs,
+    },
+    routing: {
+      record_ttl: config.routing.recordTtlSeconds,
+      negative_ttl: config.routing.negativeTtlSeconds,
+    },
+    cache: { status_name: config.cache.statusName },
+    acme: { thumbprint: config.acme.accountThumbprint ?? null },
+    limits: { purge_body_bytes: config.limits.purgeBodyBytes },
+  };
+}
+
+function view(config: EdgeConfig) {
+  const { paths, listen, nginx, sharedDicts, cache, timeouts, limits, routing, tls } = config;
+  const luaJson = JSON.stringify(luaRuntimeConfig(config));
+  // A Lua long bracket ends at `]==]`; JSON never contains it unless a value does, which validation forbids.
+  if (luaJson.includes(']==]')) throw new Error('config contains the sequence "]==]"');
+  return {
+    loadModules: nginx.loadModules,
+    workerProcesses: String(nginx.workerProcesses),
+    daemon: nginx.daemon ? 'on' : 'off',
+    errorLogLevel: nginx.errorLogLevel,
+    workerConnections: nginx.workerConnections,
+    runDir: paths.runDir,
+    errorLog: paths.errorLog,
+    accessLog: paths.accessLog,
+    cacheDir: paths.cacheDir,
+    fallbackCert: paths.fallbackCert,
+    fallbackKey: paths.fallbackKey,
+    originCaBundle: paths.originCaBundle,
+    luaPackagePath: [`${paths.luaDir}/?.lua`, ...paths.luaPackagePath, ';'].join(';'),
+    luaPackageCpath: [...paths.luaPackageCpath, ';'].join(';'),
+    region: config.region,
+    listenAddress: listen.address,
+    httpPort: listen.httpPort,
+    httpsPort: listen.httpsPort,
+    controlAddress: listen.controlAddress,
+    controlPort: listen.controlPort,
+    proxyProtocol: listen.proxyProtocol,
+    proxyProtocolFlag: listen.proxyProtocol ? ' proxy_protocol' : '',
+    trustedProxies: listen.trustedProxies,
+    shmCerts: sharedDicts.certs,
+    shmRoutes: sharedDicts.routes,
+    shmPurge: sharedDicts.purge,
+    shmMetrics: sharedDicts.metrics,
+    shmLocks: sharedDicts.locks,
+    shmSslSessions: sharedDicts.sslSessions,
+    cacheKeysZone: cache.keysZone,
+    cacheMaxSize: cache.maxSize,
+    cacheInactiveSeconds: cache.inactiveSeconds,
+    defaultTtlSeconds: cache.defaultTtlSeconds,
+    notFoundTtlSeconds: cache.notFoundTtlSeconds,
+    cacheLockTimeoutMs: cache.lockTimeoutMs,
+    clientHeaderMs: timeouts.clientHeaderMs,
+    clientBodyMs: timeouts.clientBodyMs,
+    keepaliveSeconds: timeouts.keepaliveSeconds,
+    originConnectMs: timeouts.originConnectMs,
+    originSendMs: timeouts.originSendMs,
+    originReadMs: timeouts.originReadMs,
+    clientMaxBody: limits.clientMaxBody,
+    headerBuffers: limits.headerBuffers,
+    headerBufferSize: limits.headerBufferSize,
+    purgeBodyBytes: limits.purgeBodyBytes,
+    resolvers: routing.resolvers.join(' '),
+    resolverValidSeconds: routing.resolverValidSeconds,
+    sessionTimeoutSeconds: tls.sessionTimeoutSeconds,
+    luaConfigJson: luaJson,
+  };
+}
+
+/** Renders the one nginx.conf template; the image and the tests both use this. */
+export function renderNginxConf(
+  config: EdgeConfig,
+  template = readFileSync(NGINX_TEMPLATE_PATH, 'utf8'),
+): string {
+  // HTML escaping is meaningless for nginx.conf; values are validated by the schema instead.
+  return Mustache.render(template, view(config), {}, { escape: (s: string) => String(s) });
+}

@@ -1,0 +1,36 @@
+import { existsSync, readdirSync } from 'node:fs';
+
+/** How to run nginx with the Lua module on this machine: OpenResty when present, else Debian's stack. */
+export interface NginxRuntime {
+  readonly binary: string;
+  readonly loadModules: string[];
+  readonly luaPackagePath: string[];
+  readonly luaPackageCpath: string[];
+}
+
+const OPENRESTY = ['/usr/local/openresty/bin/openresty', '/usr/bin/openresty'];
+const DEBIAN_MODULES = '/usr/lib/nginx/modules';
+
+export function detectNginxRuntime(): NginxRuntime {
+  const openresty = OPENRESTY.find((p) => existsSync(p));
+  if (openresty) return { binary: openresty, loadModules: [], luaPackagePath: [], luaPackageCpath: [] };
+
+  const modules = ['ndk_http_module.so', 'ngx_http_lua_module.so'].map((m) => `${DEBIAN_MODULES}/${m}`);
+  const missing = modules.filter((m) => !existsSync(m));
+  if (!existsSync('/usr/sbin/nginx') || missing.length > 0) {
+    throw new Error(
+      `nginx with the Lua module was not found (missing: ${missing.join(', ') || '/usr/sbin/nginx'}); run scripts/setup.sh`,
+    );
+  }
+  // lua-cjson's shared object lives under the multiarch directory (x86_64-linux-gnu, aarch64-linux-gnu, ...).
+  const cpath = readdirSync('/usr/lib')
+    .filter((d) => d.endsWith('-linux-gnu'))
+    .map((d) => `/usr/lib/${d}/lua/5.1/?.so`)
+    .filter((p) => existsSync(p.replace('/?.so', '')));
+  return {
+    binary: '/usr/sbin/nginx',
+    loadModules: modules,
+    luaPackagePath: ['/usr/share/lua/5.1/?.lua'],
+    luaPackageCpath: cpath,
+  };
+}

@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type EdgeConfig, type EdgeConfigInput, parseEdgeConfig } from '../config/edge-config.ts';
+import { ensureFallbackCertificate } from '../edge/fallback-cert.ts';
+import { renderNginxConf } from '../edge/nginx-conf.ts';
+import { detectNginxRuntime } from '../edge/nginx-runtime.ts';
+import { ManagedProcess } from './process.ts';
+
+const run = promisify(execFile);
+export const LUA_DIR = resolve(fileURLToPath(new URL('../../lua', import.meta.url)));
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+export interface LocalEdgeOptions {
+  /** Directory for the rendered config, logs, cache and fallback certificate. */
+  readonly dir: string;
+  readonly controlToken: string;
+  /** Everything else of the EdgeConfig; paths and modules are filled in for this machine. */
+  readonly config: Omit<EdgeConfigInput, 'paths'> & { paths?: DeepPartial<EdgeConfigInput['paths']> };
+}
+
+export interface LocalEdge {
+  readonly config: EdgeConfig;
+  readonly confPath: string;
+  readonly process: ManagedProcess;
+  readonly errorLog: string;
+  readonly accessLog: string;
+}
+
+/** The EdgeConfig for running nginx from `dir` on this machine (Debian's nginx or OpenResty). */
+export function localEdgeConfig(opts: LocalEdgeOptions): EdgeConfig {
+  const runtime = detectNginxRuntime();
+  const { paths, nginx, ...rest } = opts.config;
+  return parseEdgeConfig({
+    ...rest,
+    nginx: { loadModules: runtime.loadModules, ...nginx },
+    paths: {
+      runDir: opts.dir,
+      luaDir: LUA_DIR,
+      luaPackagePath: runtime.luaPackagePath,
+      luaPackageCpath: runtime.luaPackageCpath,
+      cacheDir: join(opts.dir, 'cache'),
+      fallbackCert: join(opts.dir, 'fallback.crt'),
+      fallbackKey: join(opts.dir, 'fallback.key'),
+      errorLog: join(opts.dir, 'error.log'),
+      accessLog: join(opts.dir, 'access.log'),
+      ...paths,
+    },
+  });
+}
+
+/** Writes the rendered nginx.conf and checks it with `nginx -t`; returns its path. */
+export async function prepareEdge(config: EdgeConfig, env: NodeJS.ProcessEnv): Promise<string> {
+  const runtime = detectNginxRuntime();
+  await mkdir(join(config.paths.runDir, 'tmp'), { recursive: true });
+  // Started as root, nginx's workers run as nobody: they must reach the cache and temp directories.
+  await chmod(config.paths.runDir, 0o755);
+  await ensureFallbackCertificate(config.paths.fallbackCert, config.paths.fallbackKey);
+  const confPath = join(config.paths.runDir, 'nginx.conf');
+  await writeFile(confPath, renderNginxConf(config));
+  try {
+    await run(runtime.binary, ['-t', '-q', '-p', config.paths.runDir, '-c', confPath], { env });
+  } catch (err) {
+    const e = err as { stderr?: string };
+    throw new Error(`nginx -t failed for ${confPath}:\n${e.stderr ?? String(err)}`);
+  }
+  return confPath;
+}
+
+function controlGet(config: EdgeConfig, path: string): Promise<number> {
+  return new Promise((resolveStatus, reject) => {
+    const req = request(
+      { host: config.listen.controlAddress, port: config.listen.controlPort, path, timeout: 1000 },
+      (res) => {
+        res.resume();
+        resolveStatus(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+export async function startEdge(opts: LocalEdgeOptions): Promise<LocalEdge> {
+  const config = localEdgeConfig(opts);
+  const env = { ...process.env, EDGE_CONTROL_TOKEN: opts.controlToken };
+  const confPath = await prepareEdge(config, env);
+  const runtime = detectNginxRuntime();
+  const proc = await ManagedProcess.start({
+    name: `nginx:${config.region}`,
+    command: runtime.binary,
+    args: ['-p', config.paths.runDir, '-c', confPath],
+    env,
+    logFile: join(config.paths.runDir, 'nginx.stdout.log'),
+    stopSignal: 'SIGQUIT',
+    ready: async () => (await controlGet(config, '/healthz')) === 200,
+  });
+  return {
+    config,
+    confPath,
+    process: proc,
+    errorLog: config.paths.errorLog,
+    accessLog: config.paths.accessLog,
+  };
+}

@@ -1,0 +1,36 @@
+-- The Cache-Status response header (RFC 9211), from nginx's $upstream_cache_status.
+local config = require("edge.config").get()
+
+local tonumber = tonumber
+
+local _M = {}
+
+local name = config.cache.status_name
+
+local FORMS = {
+    HIT = "; hit",
+    STALE = "; hit; detail=stale-if-error",
+    UPDATING = "; hit; detail=stale-while-revalidate",
+    REVALIDATED = "; hit; fwd=stale; fwd-status=304",
+    BYPASS = "; fwd=bypass",
+}
+
+function _M.header_filter()
+    local var = ngx.var
+    if var.edge_tenant == "" then
+        return -- answered by the edge itself (404, 421, ...), not from the cache
+    end
+    local status = var.upstream_cache_status
+    local value = status and FORMS[status]
+    if not value then
+        local fwd = status == "EXPIRED" and "stale" or (status == "MISS" and "miss" or "request")
+        value = "; fwd=" .. fwd
+        local upstream = tonumber(var.upstream_status)
+        if upstream then
+            value = value .. "; fwd-status=" .. upstream
+        end
+    end
+    ngx.header["Cache-Status"] = name .. value
+end
+
+return _M

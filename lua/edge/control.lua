@@ -1,0 +1,123 @@
+-- The control listener (loopback or VPC only): health, readiness, metrics, and the
+-- authenticated purge route.
+local cjson = require "cjson.safe"
+local bit = require "bit"
+local config = require("edge.config").get()
+local redis = require "edge.redis"
+local metrics = require "edge.metrics"
+local purge = require "edge.purge"
+local log = require "edge.log"
+
+local byte = string.byte
+local bor = bit.bor
+local bxor = bit.bxor
+
+local _M = {}
+
+local token = os.getenv("EDGE_CONTROL_TOKEN")
+if type(token) ~= "string" or #token < 32 then
+    error("edge: EDGE_CONTROL_TOKEN must be set to at least 32 characters")
+end
+local expected = "Bearer " .. token
+
+local function reply(status, doc)
+    ngx.status = status
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Cache-Control"] = "no-store"
+    ngx.say(cjson.encode(doc))
+    return ngx.exit(ngx.HTTP_OK)
+end
+
+-- Constant time, so the token cannot be guessed a byte at a time.
+local function same(a, b)
+    if #a ~= #b then
+        return false
+    end
+    local diff = 0
+    for i = 1, #a do
+        diff = bor(diff, bxor(byte(a, i), byte(b, i)))
+    end
+    return diff == 0
+end
+
+local function authorized()
+    local header = ngx.var.http_authorization
+    if not header then
+        ngx.header["WWW-Authenticate"] = 'Bearer realm="edge-control"'
+        return nil, 401, "missing bearer token"
+    end
+    if not same(header, expected) then
+        return nil, 403, "invalid bearer token"
+    end
+    return true
+end
+
+local function readyz()
+    if ngx.worker.exiting() then
+        return reply(503, { ready = false, reason = "shutting down" })
+    end
+    local pong, err = redis.with(function(red)
+        local res, perr = red:ping()
+        if not res then
+            return nil, "redis PING failed: " .. tostring(perr)
+        end
+        return res
+    end)
+    if not pong then
+        return reply(503, { ready = false, redis = err })
+    end
+    return reply(200, { ready = true, region = config.region })
+end
+
+local function purge_route()
+    local ok, status, why = authorized()
+    if not ok then
+        log.warn("control_unauthorized", { route = "purge", reason = why, client = ngx.var.remote_addr })
+        return reply(status, { error = why })
+    end
+    ngx.req.read_body()
+    local req, err = purge.decode(ngx.req.get_body_data())
+    local p
+    if req then
+        p, err = purge.validate(req)
+    end
+    if not p then
+        log.info("purge_rejected", { reason = err })
+        return reply(400, { error = err })
+    end
+    local gen
+    gen, err = purge.apply(p, req.generation)
+    if not gen then
+        metrics.error("purge")
+        log.err("purge_failed", { tenant = p.tenant, scope = p.scope, err = err })
+        return reply(503, { error = "purge store unavailable", detail = err })
+    end
+    log.info("purged", { tenant = p.tenant, scope = p.scope, target = p.target, generation = gen })
+    return reply(200, {
+        purged = { tenant = p.tenant, scope = p.scope, target = p.target },
+        generation = gen,
+        region = config.region,
+    })
+end
+
+function _M.serve()
+    local uri, method = ngx.var.uri, ngx.req.get_method()
+    if uri == "/healthz" then
+        return reply(200, { ok = true })
+    elseif uri == "/readyz" then
+        return readyz()
+    elseif uri == "/metrics" then
+        ngx.header["Content-Type"] = "text/plain; version=0.0.4"
+        ngx.print(metrics.render())
+        return
+    elseif uri == "/purge" then
+        if method ~= "POST" then
+            ngx.header["Allow"] = "POST"
+            return reply(405, { error = "use POST" })
+        end
+        return purge_route()
+    end
+    return reply(404, { error = "no such control route" })
+end
+
+return _M

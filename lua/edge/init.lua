@@ -1,0 +1,22 @@
+-- Entry points for init_by_lua and init_worker_by_lua.
+local _M = {}
+
+function _M.init(json)
+    require("edge.config").load(json)
+    -- Load every module in the master so a misconfiguration stops nginx at start (and `nginx -t`),
+    -- and so workers share the compiled code.
+    require "edge.metrics"
+    require "edge.control"
+    require "edge.route"
+    require "edge.challenge"
+    require "edge.cache_status"
+    local engine = require("edge.config").get().tls.engine
+    if engine == "native" then
+        require "edge.tls"
+    end
+end
+
+function _M.init_worker()
+end
+
+return _M

@@ -1,0 +1,43 @@
+-- Host names as they arrive in SNI and Host: normalised (lowercase, no trailing dot) and checked.
+local re_find = ngx.re.find
+local lower = string.lower
+local byte = string.byte
+local sub = string.sub
+
+local _M = {}
+
+local HOSTNAME = [[^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$]]
+local TENANT_ID = [[^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$]]
+
+-- Returns the normalised name, or nil and the reason it was refused.
+-- IP literals, single labels and wildcards are refused: no certificate can be issued for them.
+function _M.normalize_host(name)
+    if type(name) ~= "string" or name == "" then
+        return nil, "empty host name"
+    end
+    if #name > 254 then
+        return nil, "host name longer than 253 characters"
+    end
+    if byte(name, -1) == 46 then -- trailing "."
+        name = sub(name, 1, -2)
+    end
+    name = lower(name)
+    if #name > 253 then
+        return nil, "host name longer than 253 characters"
+    end
+    if not re_find(name, HOSTNAME, "jo") then
+        return nil, "host name has invalid characters or labels"
+    end
+    return name
+end
+
+function _M.valid_tenant_id(id)
+    return type(id) == "string" and re_find(id, TENANT_ID, "jo") ~= nil
+end
+
+-- True when the raw request path holds a dot segment, plain or percent-encoded.
+function _M.has_dot_segment(path)
+    return re_find(path, [[(^|/)(\.|%2e){1,2}(/|\?|#|$)]], "ijo") ~= nil
+end
+
+return _M

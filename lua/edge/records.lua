@@ -1,0 +1,125 @@
+-- Tenant and domain records from Redis, cached per worker with a short TTL.
+-- On a Redis failure the last known record is served past its TTL.
+local lrucache = require "resty.lrucache"
+local cjson = require "cjson.safe"
+local config = require("edge.config").get()
+local keys = require "edge.keys"
+local redis = require "edge.redis"
+local names = require "edge.names"
+local metrics = require "edge.metrics"
+local log = require "edge.log"
+
+local match = string.match
+local sub = string.sub
+local type = type
+
+local _M = {}
+
+local conf = config.routing
+local lru = assert(lrucache.new(20000))
+
+-- Origin URL parts for proxy_pass: the origin always comes from the tenant record, never the request.
+local function parse_origin(origin)
+    if type(origin) ~= "table" then
+        return nil, "origin missing"
+    end
+    if origin.type == "s3-website" then
+        local endpoint = origin.endpoint
+        if type(endpoint) ~= "string" or not names.normalize_host(endpoint) then
+            return nil, "s3-website origin needs an endpoint host name"
+        end
+        local prefix = origin.prefix or ""
+        if type(prefix) ~= "string" or names.has_dot_segment("/" .. prefix) then
+            return nil, "s3-website prefix is invalid"
+        end
+        prefix = match(prefix, "^/*(.-)/*$")
+        return {
+            scheme = "http",
+            authority = endpoint,
+            host = endpoint,
+            base = prefix ~= "" and ("/" .. prefix) or "",
+        }
+    elseif origin.type == "http" then
+        local scheme, authority, base = match(origin.url or "", "^(https?)://([%w%.%-:]+)(/?[^?#]*)$")
+        if not scheme then
+            return nil, "http origin url must be http(s)://host[:port][/path]"
+        end
+        if sub(base, -1) == "/" then
+            base = sub(base, 1, -2)
+        end
+        return { scheme = scheme, authority = authority, host = authority, base = base }
+    end
+    return nil, "unknown origin type"
+end
+
+local function decode_tenant(raw)
+    local doc = cjson.decode(raw)
+    if type(doc) ~= "table" or not names.valid_tenant_id(doc.id) then
+        return nil, "tenant record needs a valid id"
+    end
+    local origin, err = parse_origin(doc.origin)
+    if not origin then
+        return nil, err
+    end
+    return { id = doc.id, origin = origin }
+end
+
+local function decode_domain(raw)
+    local doc = cjson.decode(raw)
+    if type(doc) ~= "table" or not names.valid_tenant_id(doc.tenant) then
+        return nil, "domain record needs a valid tenant"
+    end
+    return { tenant = doc.tenant }
+end
+
+-- Returns record, or nil (absent), or nil and an error when Redis failed and nothing is known.
+local function fetch(key, decode)
+    local rec, stale = lru:get(key)
+    if rec ~= nil then
+        return rec or nil
+    end
+    local raw, err = redis.get(key)
+    if err then
+        metrics.error("redis")
+        log.warn("record_lookup_failed", { key = key, err = err })
+        if stale ~= nil then
+            return stale or nil
+        end
+        return nil, err
+    end
+    if not raw then
+        lru:set(key, false, conf.negative_ttl)
+        return nil
+    end
+    local derr
+    rec, derr = decode(raw)
+    if not rec then
+        metrics.error("invalid_record")
+        log.err("invalid_record", { key = key, err = derr })
+        lru:set(key, false, conf.negative_ttl)
+        return nil
+    end
+    lru:set(key, rec, conf.record_ttl)
+    return rec
+end
+
+function _M.tenant(tenant_id)
+    return fetch(keys.tenant(tenant_id), decode_tenant)
+end
+
+-- The tenant a custom domain belongs to; presence in the registry is also what allows issuance.
+function _M.domain_tenant(domain)
+    local rec, err = fetch(keys.domain(domain), decode_domain)
+    return rec and rec.tenant, err
+end
+
+function _M.forget(tenant_id, domain)
+    if tenant_id then
+        lru:delete(keys.tenant(tenant_id))
+    end
+    if domain then
+        lru:delete(keys.domain(domain))
+    end
+end
+
+return _M

@@ -1,0 +1,82 @@
+-- A Redis connection from the cosocket pool, with timeouts always set.
+-- OpenResty ships the client as resty.redis; Debian's lua-nginx-redis installs it as nginx.redis.
+local config = require("edge.config").get()
+
+local ok, redis = pcall(require, "resty.redis")
+if not ok then
+    redis = require "nginx.redis"
+end
+
+local getenv = os.getenv
+
+local _M = { null = ngx.null }
+
+local conf = config.redis
+local password = getenv("EDGE_REDIS_PASSWORD")
+local pool_opts = { pool_size = conf.pool_size }
+
+-- Returns a connected client or nil and "failed to connect to redis: <reason>".
+function _M.connect()
+    local red, err = redis:new()
+    if not red then
+        return nil, "failed to create redis client: " .. tostring(err)
+    end
+    if red.set_timeouts then
+        red:set_timeouts(conf.timeout_ms, conf.timeout_ms, conf.timeout_ms)
+    else -- lua-resty-redis before 0.28 (Debian 12)
+        red:set_timeout(conf.timeout_ms)
+    end
+    local connected
+    connected, err = red:connect(conf.host, conf.port, pool_opts)
+    if not connected then
+        return nil, "failed to connect to redis: " .. tostring(err)
+    end
+    if password and password ~= "" and red:get_reused_times() == 0 then
+        local authed
+        authed, err = red:auth(password)
+        if not authed then
+            red:close()
+            return nil, "failed to authenticate to redis: " .. tostring(err)
+        end
+    end
+    return red
+end
+
+-- Gives the connection back to the pool (or closes it when the last command failed).
+function _M.release(red, failed)
+    if failed then
+        red:close()
+        return
+    end
+    red:set_keepalive(60000, conf.pool_size)
+end
+
+-- Runs fn(red) on a pooled connection; returns fn's results or nil and the error.
+function _M.with(fn)
+    local red, err = _M.connect()
+    if not red then
+        return nil, err
+    end
+    local res, ferr = fn(red)
+    _M.release(red, ferr ~= nil)
+    if ferr then
+        return nil, ferr
+    end
+    return res
+end
+
+-- GET that tells "absent" (nil, nil) apart from "failed" (nil, err).
+function _M.get(key)
+    return _M.with(function(red)
+        local res, err = red:get(key)
+        if err then
+            return nil, "redis GET failed: " .. err
+        end
+        if res == ngx.null then
+            return nil
+        end
+        return res
+    end)
+end
+
+return _M

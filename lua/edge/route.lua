@@ -1,0 +1,141 @@
+-- Tenant routing in the access phase: host (and SNI) checks, the three tenant forms,
+-- the origin from the tenant record, and the cache key with its purge generation.
+local config = require("edge.config").get()
+local names = require "edge.names"
+local records = require "edge.records"
+local purge_state = require "edge.purge_state"
+local metrics = require "edge.metrics"
+local log = require "edge.log"
+
+local match = string.match
+local sub = string.sub
+local find = string.find
+
+local _M = {}
+
+local platform = config.platform_domain
+local platform_suffix = "." .. platform
+local https_port_suffix = config.https_port == 443 and "" or (":" .. config.https_port)
+
+local function reject(status, reason)
+    local var = ngx.var
+    var.edge_error = reason
+    ngx.status = status
+    ngx.header["Content-Type"] = "text/plain; charset=utf-8"
+    ngx.header["Cache-Control"] = "no-store"
+    ngx.say(reason)
+    return ngx.exit(ngx.HTTP_OK)
+end
+
+-- Which tenant a host and URI belong to.
+-- Returns tenant_id, site_path; or nil, status, reason[, location].
+local function resolve(host, uri)
+    if host == platform then
+        -- Directory form: platform.example/<tenant>/...
+        local tenant, rest = match(uri, "^/([^/?]+)(.*)$")
+        if not tenant or not names.valid_tenant_id(tenant) then
+            return nil, 404, "no tenant in path"
+        end
+        if rest == "" or sub(rest, 1, 1) == "?" then
+            return nil, 301, "tenant root needs a trailing slash", "/" .. tenant .. "/" .. rest
+        end
+        return tenant, rest
+    end
+    local n = #host - #platform_suffix
+    if n > 0 and sub(host, n + 1) == platform_suffix then
+        -- Subdomain form: <tenant>.platform.example (one label only).
+        local label = sub(host, 1, n)
+        if find(label, ".", 1, true) or not names.valid_tenant_id(label) then
+            return nil, 404, "unknown host"
+        end
+        return label, uri
+    end
+    -- Custom domain form: the registry maps the domain to its tenant.
+    local tenant, err = records.domain_tenant(host)
+    if err then
+        return nil, 503, "routing store unavailable"
+    end
+    if not tenant then
+        return nil, 404, "unknown host"
+    end
+    return tenant, uri
+end
+
+-- Returns the tenant record and site path for the request, or rejects it.
+local function tenant_for(host, uri)
+    local tenant_id, site_path_or_status, reason, location = resolve(host, uri)
+    if not tenant_id then
+        return nil, site_path_or_status, reason, location
+    end
+    local tenant, err = records.tenant(tenant_id)
+    if err then
+        return nil, 503, "routing store unavailable"
+    end
+    if not tenant then
+        return nil, 404, "unknown tenant"
+    end
+    return tenant, site_path_or_status
+end
+
+function _M.route()
+    local var = ngx.var
+    local host, why = names.normalize_host(var.host)
+    if not host then
+        return reject(400, "invalid host: " .. why)
+    end
+    -- A request for another host on this connection: the client must open a new one (RFC 9110 421).
+    local sni = var.ssl_server_name
+    if not sni or names.normalize_host(sni) ~= host then
+        return reject(421, "host does not match the TLS server name")
+    end
+    local uri = var.request_uri
+    if names.has_dot_segment(uri) then
+        return reject(400, "dot segments are not allowed in the path")
+    end
+
+    local tenant, site_path, reason, location = tenant_for(host, uri)
+    if not tenant then
+        if location then
+            return ngx.redirect(location, site_path)
+        end
+        return reject(site_path, reason)
+    end
+    var.edge_tenant = tenant.id
+
+    local origin = tenant.origin
+    var.edge_origin_scheme = origin.scheme
+    var.edge_origin_authority = origin.authority
+    var.edge_origin_host = origin.host
+    var.edge_origin_uri = origin.base .. site_path
+
+    local state, err = purge_state.state(tenant.id)
+    if not state then
+        -- Without the purge generations a cached copy might be one that was purged: go to the origin.
+        metrics.error("purge_state")
+        log.warn("purge_state_unavailable", { tenant = tenant.id, err = err })
+        var.edge_cache_bypass = "1"
+        var.edge_cache_key = tenant.id .. "|bypass|" .. host .. "|" .. uri
+        return
+    end
+    local gen = purge_state.generation(state, host, site_path, uri)
+    var.edge_cache_key = tenant.id .. "|" .. gen .. "|" .. host .. "|" .. uri
+end
+
+-- Port 80: known hosts go to HTTPS, unknown hosts get 404 and nothing else.
+function _M.redirect_to_https()
+    local var = ngx.var
+    local host, why = names.normalize_host(var.host)
+    if not host then
+        return reject(400, "invalid host: " .. why)
+    end
+    local uri = var.request_uri
+    local tenant, status, reason = tenant_for(host, uri)
+    if not tenant and status ~= 301 then
+        return reject(status, reason)
+    end
+    local method = var.request_method
+    local code = (method == "GET" or method == "HEAD") and 301 or 308
+    return ngx.redirect("https://" .. host .. https_port_suffix .. uri, code)
+end
+
+return _M

@@ -1,0 +1,180 @@
+-- Certificate selection in ssl_certificate_by_lua (the `native` engine).
+-- Tiers, fastest first: a per-worker LRU of parsed cert/key, the edge_certs shared dict
+-- (PEM JSON as stored in Redis), then Redis itself. Misses are remembered briefly;
+-- unknown names keep the fallback certificate from nginx.conf.
+local ssl = require "ngx.ssl"
+local lrucache = require "resty.lrucache"
+local cjson = require "cjson.safe"
+local config = require("edge.config").get()
+local keys = require "edge.keys"
+local names = require "edge.names"
+local redis = require "edge.redis"
+local metrics = require "edge.metrics"
+local log = require "edge.log"
+
+local shm = ngx.shared.edge_certs
+local now = ngx.time
+local sub = string.sub
+local find = string.find
+
+local _M = {}
+
+local conf = config.tls
+local platform = config.platform_domain
+local platform_suffix = "." .. platform
+local wildcard_name = "*." .. platform
+-- Parsed entries are re-read from the shared dict at this pace so a renewal reaches every worker.
+local LRU_TTL = math.min(60, conf.shm_ttl)
+local MISS = ""
+
+local lru, lru_err = lrucache.new(conf.lru_size)
+if not lru then
+    error("edge: failed to create certificate LRU: " .. tostring(lru_err))
+end
+
+-- Optional hook set by edge.issuer (native engine): asks for a certificate on a miss.
+_M.on_miss = nil
+
+local function parse(name, json)
+    local doc = cjson.decode(json)
+    if type(doc) ~= "table" or type(doc.fullchain_pem) ~= "string" or type(doc.privkey_pem) ~= "string" then
+        return nil, "certificate record is not {fullchain_pem, privkey_pem, ...}"
+    end
+    local cert, err = ssl.parse_pem_cert(doc.fullchain_pem)
+    if not cert then
+        return nil, "failed to parse certificate: " .. tostring(err)
+    end
+    local key
+    key, err = ssl.parse_pem_priv_key(doc.privkey_pem)
+    if not key then
+        return nil, "failed to parse private key: " .. tostring(err)
+    end
+    return { cert = cert, key = key, expiry = tonumber(doc.expiry), name = name }
+end
+
+-- Looks one exact name up through the tiers. Returns entry, tier ("lru"|"shm"|"redis"|"miss").
+local function lookup(name)
+    local entry, stale = lru:get(name)
+    if entry then
+        return entry, "lru"
+    end
+    if entry == false then
+        return nil, "miss"
+    end
+
+    local json = shm:get(name)
+    local tier = "shm"
+    if json == nil then
+        local err
+        json, err = redis.get(keys.cert(name))
+        if err then
+            -- Redis is down: keep serving what we had, even past its shared-dict TTL.
+            metrics.error("redis")
+            log.warn("cert_lookup_failed", { domain = name, err = err })
+            if stale then
+                return stale, "lru"
+            end
+            json = shm:get_stale(name)
+            if json == nil or json == MISS then
+                return nil, "miss"
+            end
+        else
+            tier = "redis"
+            local ok, serr = shm:set(name, json or MISS, json and conf.shm_ttl or conf.miss_ttl)
+            if not ok then
+                log.warn("cert_cache_failed", { domain = name, err = serr })
+            end
+        end
+    end
+
+    if json == nil or json == MISS then
+        lru:set(name, false, conf.miss_ttl)
+        return nil, "miss"
+    end
+
+    local parsed, perr = parse(name, json)
+    if not parsed then
+        metrics.error("corrupt_certificate")
+        log.err("corrupt_certificate", { domain = name, err = perr })
+        lru:set(name, false, conf.miss_ttl)
+        return nil, "miss"
+    end
+    lru:set(name, parsed, LRU_TTL)
+    return parsed, tier
+end
+
+-- The platform wildcard answers for `<tenant>.<platform>` and for the platform apex.
+local function wildcard_applies(name)
+    if name == platform then
+        return true
+    end
+    local n = #name - #platform_suffix
+    return n > 0 and sub(name, n + 1) == platform_suffix and not find(sub(name, 1, n), ".", 1, true)
+end
+
+-- Finds the certificate for a normalised name; returns entry or nil, and the tier.
+function _M.find(name)
+    local entry, tier = lookup(name)
+    if not entry and wildcard_applies(name) then
+        entry, tier = lookup(wildcard_name)
+    end
+    return entry, tier
+end
+
+-- Drops a name from this worker and the shared dict, so the next handshake reads Redis.
+function _M.forget(name)
+    lru:delete(name)
+    shm:delete(name)
+end
+
+function _M.certificate()
+    local raw, err = ssl.server_name()
+    if not raw then
+        if err then
+            log.warn("sni_read_failed", { err = err })
+        end
+        -- No SNI (an IP literal or an old client): the fallback certificate.
+        metrics.cert_lookup("fallback")
+        metrics.handshake("no_sni")
+        return
+    end
+
+    local name, why = names.normalize_host(raw)
+    if not name then
+        log.info("sni_rejected", { sni = sub(raw, 1, 260), reason = why })
+        metrics.handshake("rejected")
+        return ngx.exit(ngx.ERROR)
+    end
+
+    local entry, tier = _M.find(name)
+    if not entry and _M.on_miss then
+        entry = _M.on_miss(name)
+        tier = entry and "issuer" or tier
+    end
+    metrics.cert_lookup(entry and tier or "miss")
+    if not entry then
+        metrics.handshake("fallback")
+        return
+    end
+
+    local ok
+    ok, err = ssl.clear_certs()
+    if ok then
+        ok, err = ssl.set_cert(entry.cert)
+    end
+    if ok then
+        ok, err = ssl.set_priv_key(entry.key)
+    end
+    if not ok then
+        metrics.handshake("error")
+        log.err("cert_set_failed", { domain = name, err = err })
+        return ngx.exit(ngx.ERROR)
+    end
+    if entry.expiry and entry.expiry < now() then
+        metrics.handshake("expired")
+    else
+        metrics.handshake("ok")
+    end
+end
+
+return _M
