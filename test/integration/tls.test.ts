@@ -1,0 +1,139 @@
+import { connect as http2Connect } from 'node:http2';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { makeCertRecord } from '../harness/certs.ts';
+import { handshake, httpsGet, servedSan } from '../harness/clients.ts';
+import { type EdgeStack, metric, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
+import { TestBed } from '../harness/testbed.ts';
+
+const bed = new TestBed('tls');
+let stack: EdgeStack;
+
+beforeAll(async () => {
+  stack = await startEdgeStack(bed);
+  await stack.seedTenant('acme');
+  await stack.seedDomain('www.acme.test', 'acme');
+  await stack.putCert('www.acme.test', await makeCertRecord(['www.acme.test']));
+  await stack.putCert(`*.${PLATFORM}`, await makeCertRecord([`*.${PLATFORM}`, PLATFORM]));
+});
+
+describe('certificate selection', () => {
+  it('serves the certificate stored in Redis for a custom domain', async () => {
+    expect(await servedSan(stack.https, 'www.acme.test')).toBe('DNS:www.acme.test');
+  });
+
+  it('normalises SNI: upper case and a trailing dot find the same certificate', async () => {
+    expect(await servedSan(stack.https, 'WWW.Acme.TEST.')).toBe('DNS:www.acme.test');
+  });
+
+  it('serves the fallback certificate for a name it has no certificate for', async () => {
+    expect(await servedSan(stack.https, 'unknown.example.test')).toMatch(/no SAN; subject CN=edge fallback/);
+  });
+
+  it('serves the fallback certificate when the client sends no SNI', async () => {
+    expect(await servedSan(stack.https, undefined)).toMatch(/edge fallback/);
+  });
+
+  it('serves the platform wildcard for tenant subdomains and the apex, not for deeper names', async () => {
+    expect(await servedSan(stack.https, `acme.${PLATFORM}`)).toBe(`DNS:*.${PLATFORM}, DNS:${PLATFORM}`);
+    expect(await servedSan(stack.https, PLATFORM)).toBe(`DNS:*.${PLATFORM}, DNS:${PLATFORM}`);
+    expect(await servedSan(stack.https, `a.b.${PLATFORM}`)).toMatch(/edge fallback/);
+  });
+
+  it.each([
+    ['an underscore', 'bad_name.test'],
+    ['a leading dash', '-bad.test'],
+    ['an empty label', 'a..test'],
+    ['a label over 63 characters', `${'a'.repeat(64)}.test`],
+    ['a name over 253 characters', `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}`],
+  ])('refuses the handshake for SNI with %s', async (_what, sni) => {
+    await expect(handshake(stack.https, sni)).rejects.toThrow();
+  });
+
+  it('counts lookups by tier: Redis first, then the worker LRU', async () => {
+    await stack.putCert('tiers.acme.test', await makeCertRecord(['tiers.acme.test']));
+    const redisBefore = await metric(stack, 'edge_cert_lookups_total{tier="redis"}');
+    const cachedBefore =
+      (await metric(stack, 'edge_cert_lookups_total{tier="lru"}')) +
+      (await metric(stack, 'edge_cert_lookups_total{tier="shm"}'));
+    for (let i = 0; i < 6; i++)
+      expect(await servedSan(stack.https, 'tiers.acme.test')).toBe('DNS:tiers.acme.test');
+    expect(await metric(stack, 'edge_cert_lookups_total{tier="redis"}')).toBe(redisBefore + 1);
+    const cachedAfter =
+      (await metric(stack, 'edge_cert_lookups_total{tier="lru"}')) +
+      (await metric(stack, 'edge_cert_lookups_total{tier="shm"}'));
+    expect(cachedAfter - cachedBefore).toBe(5);
+  });
+
+  it('remembers a miss briefly instead of asking Redis on every handshake', async () => {
+    const before = await metric(stack, 'edge_cert_lookups_total{tier="miss"}');
+    for (let i = 0; i < 3; i++) await servedSan(stack.https, 'nocert.acme.test');
+    expect(await metric(stack, 'edge_cert_lookups_total{tier="miss"}')).toBe(before + 3);
+    // The certificate appears, but the miss is cached for tls.missTtlSeconds (10 s by default).
+    await stack.putCert('nocert.acme.test', await makeCertRecord(['nocert.acme.test']));
+    expect(await servedSan(stack.https, 'nocert.acme.test')).toMatch(/edge fallback/);
+  });
+
+  it('falls back instead of failing when the stored record is corrupt', async () => {
+    await stack.redis.set(
+      stack.keys.cert('corrupt.acme.test'),
+      '{"fullchain_pem":"garbage","privkey_pem":"x"}',
+    );
+    expect(await servedSan(stack.https, 'corrupt.acme.test')).toMatch(/edge fallback/);
+    expect(await metric(stack, 'edge_errors_total{kind="corrupt_certificate"}')).toBeGreaterThan(0);
+  });
+});
+
+describe('TLS settings', () => {
+  it('negotiates TLS 1.3 and TLS 1.2', async () => {
+    const v13 = await handshake(stack.https, 'www.acme.test');
+    v13.socket.destroy();
+    expect(v13.protocol).toBe('TLSv1.3');
+    const v12 = await handshake(stack.https, 'www.acme.test', { maxVersion: 'TLSv1.2' });
+    v12.socket.destroy();
+    expect(v12.protocol).toBe('TLSv1.2');
+  });
+
+  it('refuses TLS 1.1', async () => {
+    await expect(
+      handshake(stack.https, 'www.acme.test', { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }),
+    ).rejects.toThrow();
+  });
+
+  it('offers HTTP/2 by ALPN and serves a request over it', async () => {
+    const h = await handshake(stack.https, 'www.acme.test', { ALPNProtocols: ['h2', 'http/1.1'] });
+    h.socket.destroy();
+    expect(h.alpn).toBe('h2');
+    stack.origin.set('/h2.txt', { body: 'over h2\n' });
+    const session = http2Connect(`https://127.0.0.1:${stack.https}`, {
+      servername: 'www.acme.test',
+      rejectUnauthorized: false,
+    });
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = session.request({ ':path': '/h2.txt', ':authority': 'www.acme.test' });
+      let data = '';
+      req.setEncoding('utf8');
+      req.on('data', (c) => {
+        data += c;
+      });
+      req.on('end', () => resolve(data));
+      req.on('error', reject);
+      req.end();
+    });
+    session.close();
+    expect(body).toBe('over h2\n');
+  });
+
+  it('resumes sessions (TLS 1.2 session ticket)', async () => {
+    const first = await handshake(stack.https, 'www.acme.test', { maxVersion: 'TLSv1.2' });
+    const session = first.socket.getSession();
+    first.socket.destroy();
+    const second = await handshake(stack.https, 'www.acme.test', { maxVersion: 'TLSv1.2', session });
+    second.socket.destroy();
+    expect(second.reused).toBe(true);
+  });
+
+  it('answers 421 when the Host differs from the SNI', async () => {
+    const res = await httpsGet({ port: stack.https, servername: 'www.acme.test', host: `acme.${PLATFORM}` });
+    expect(res.status).toBe(421);
+  });
+});
