@@ -9,7 +9,6 @@ local name = config.cache.status_name
 
 local FORMS = {
     HIT = "; hit",
-    STALE = "; hit; detail=stale-if-error",
     UPDATING = "; hit; detail=stale-while-revalidate",
     REVALIDATED = "; hit; fwd=stale; fwd-status=304",
     BYPASS = "; fwd=bypass",
@@ -22,7 +21,12 @@ function _M.header_filter()
     end
     local status = var.upstream_cache_status
     local value = status and FORMS[status]
-    if not value then
+    if status == "STALE" then
+        -- Stale with no upstream attempt: served while a background request refreshes it.
+        -- Stale after an upstream attempt: the origin failed (stale-if-error).
+        local tried = var.upstream_status
+        value = (tried and tried ~= "") and "; hit; detail=stale-if-error" or "; hit; detail=stale-while-revalidate"
+    elseif not value then
         local fwd = status == "EXPIRED" and "stale" or (status == "MISS" and "miss" or "request")
         value = "; fwd=" .. fwd
         local upstream = tonumber(var.upstream_status)
