@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { hostnameSchema, originSchema, tenantIdSchema } from '../redis-format.ts';
+
+/**
+ * Control events: JSON, one envelope for every type. `version` orders the events of one entity
+ * (a tenant, a domain, a domain's certificate): the receiver keeps the newest and ignores the rest,
+ * so at-least-once delivery in any order converges. Private keys never travel in an event.
+ */
+
+/** A per-entity version: any monotonic integer (a counter, or milliseconds since the epoch). */
+const version = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+const envelope = {
+  /** Unique per event; duplicates of one delivery share it. */
+  id: z.string().min(1).max(128),
+  version,
+  /** When the publisher created the event (RFC 3339). */
+  time: z.iso.datetime({ offset: true }),
+};
+
+export const domainUpsertedSchema = z.object({
+  ...envelope,
+  type: z.literal('domain.upserted'),
+  payload: z.object({ domain: hostnameSchema, tenant: tenantIdSchema }).strict(),
+});
+
+export const domainRemovedSchema = z.object({
+  ...envelope,
+  type: z.literal('domain.removed'),
+  payload: z.object({ domain: hostnameSchema }).strict(),
+});
+
+export const tenantUpsertedSchema = z.object({
+  ...envelope,
+  type: z.literal('tenant.upserted'),
+  payload: z.object({ id: tenantIdSchema, origin: originSchema }).strict(),
+});
+
+export const tenantRemovedSchema = z.object({
+  ...envelope,
+  type: z.literal('tenant.removed'),
+  payload: z.object({ id: tenantIdSchema }).strict(),
+});
+
+/**
+ * A certificate is in the store: receivers read it there. The version is the certificate's
+ * expiry (Unix seconds), so a renewal is always newer than what it replaces.
+ */
+export const certIssuedSchema = z.object({
+  ...envelope,
+  type: z.literal('cert.issued'),
+  payload: z.object({ domain: z.union([hostnameSchema, wildcardSchema()]) }).strict(),
+});
+
+/** The certificate with this version (expiry) or older must no longer be served. */
+export const certRevokedSchema = z.object({
+  ...envelope,
+  type: z.literal('cert.revoked'),
+  payload: z
+    .object({
+      domain: z.union([hostnameSchema, wildcardSchema()]),
+      reason: z.string().max(256).optional(),
+    })
+    .strict(),
+});
+
+const purgePath = z
+  .string()
+  .startsWith('/')
+  .max(2048)
+  .regex(/^[^\s\x00-\x1f\x7f]*$/, 'no control characters or spaces');
+
+/**
+ * Drop cached copies. `generation` (milliseconds since the epoch, chosen by the publisher) makes a
+ * replay change nothing; it is also the event's version.
+ */
+export const cachePurgeSchema = z.object({
+  ...envelope,
+  type: z.literal('cache.purge'),
+  payload: z.discriminatedUnion('scope', [
+    z.object({ scope: z.literal('tenant'), tenant: tenantIdSchema, generation: version.min(1) }).strict(),
+    z
+      .object({
+        scope: z.literal('host'),
+        tenant: tenantIdSchema,
+        host: hostnameSchema,
+        generation: version.min(1),
+      })
+      .strict(),
+    z
+      .object({
+        scope: z.literal('prefix'),
+        tenant: tenantIdSchema,
+        prefix: purgePath,
+        generation: version.min(1),
+      })
+      .strict(),
+    z
+      .object({
+        scope: z.literal('url'),
+        tenant: tenantIdSchema,
+        url: z.string().regex(/^https?:\/\/[^/?#\s]+(\/[^#\s]*)?$/, 'an absolute http(s) URL'),
+        generation: version.min(1),
+      })
+      .strict(),
+  ]),
+});
+
+function wildcardSchema() {
+  return z
+    .string()
+    .max(253)
+    .regex(
+      /^\*\.(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+      'a wildcard name',
+    );
+}
+
+export const eventSchema = z.discriminatedUnion('type', [
+  domainUpsertedSchema,
+  domainRemovedSchema,
+  tenantUpsertedSchema,
+  tenantRemovedSchema,
+  certIssuedSchema,
+  certRevokedSchema,
+  cachePurgeSchema,
+]);
+
+export type EdgeEvent = z.infer<typeof eventSchema>;
+export type EventType = EdgeEvent['type'];
+export type EventOf<T extends EventType> = Extract<EdgeEvent, { type: T }>;
+export const EVENT_TYPES = eventSchema.options.map((o) => o.shape.type.value) as EventType[];

@@ -1,0 +1,8 @@
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+
+/** An envelope that does not decrypt: wrong key, tampered ciphertext, or a different domain. */
+export class DecryptError extends Error {
+  override name = 'DecryptError';
+}
