@@ -68,7 +68,7 @@ const purgePath = z
   .string()
   .startsWith('/')
   .max(2048)
-  .regex(/^[^\s\x00-\x1f\x7f]*$/, 'no control characters or spaces');
+  .regex(/^[^\s\p{Cc}]*$/u, 'no control characters or spaces');
 
 /**
  * Drop cached copies. `generation` (milliseconds since the epoch, chosen by the publisher) makes a
