@@ -17,6 +17,8 @@ local _M = {}
 
 local conf = config.routing
 local lru = assert(lrucache.new(20000))
+local shm = ngx.shared.edge_routes
+local MISSING = ""
 
 -- Origin URL parts for proxy_pass: the origin always comes from the tenant record, never the request.
 local function parse_origin(origin)
@@ -72,7 +74,25 @@ local function decode_domain(raw)
     return { tenant = doc.tenant }
 end
 
+local function remember(key, raw, decode)
+    if not raw then
+        lru:set(key, false, conf.negative_ttl)
+        return nil
+    end
+    local rec, err = decode(raw)
+    if not rec then
+        metrics.error("invalid_record")
+        log.err("invalid_record", { key = key, err = err })
+        lru:set(key, false, conf.negative_ttl)
+        return nil
+    end
+    lru:set(key, rec, conf.record_ttl)
+    return rec
+end
+
 -- Returns record, or nil (absent), or nil and an error when Redis failed and nothing is known.
+-- Tiers: this worker's LRU, Redis; the shared dict keeps the last answer for every worker so
+-- that a Redis outage is survived even by a worker that never saw the record.
 local function fetch(key, decode)
     local rec, stale = lru:get(key)
     if rec ~= nil then
@@ -85,22 +105,14 @@ local function fetch(key, decode)
         if stale ~= nil then
             return stale or nil
         end
-        return nil, err
+        local last = shm:get_stale(key)
+        if last == nil then
+            return nil, err
+        end
+        return remember(key, last ~= MISSING and last or nil, decode)
     end
-    if not raw then
-        lru:set(key, false, conf.negative_ttl)
-        return nil
-    end
-    local derr
-    rec, derr = decode(raw)
-    if not rec then
-        metrics.error("invalid_record")
-        log.err("invalid_record", { key = key, err = derr })
-        lru:set(key, false, conf.negative_ttl)
-        return nil
-    end
-    lru:set(key, rec, conf.record_ttl)
-    return rec
+    shm:set(key, raw or MISSING, conf.record_ttl)
+    return remember(key, raw, decode)
 end
 
 function _M.tenant(tenant_id)

@@ -1,0 +1,94 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { makeCertRecord } from '../harness/certs.ts';
+import { httpGet, httpsGet, servedSan } from '../harness/clients.ts';
+import { type EdgeStack, metric, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
+import { TestBed } from '../harness/testbed.ts';
+
+const bed = new TestBed('outages');
+let stack: EdgeStack;
+const ACME = `acme.${PLATFORM}`;
+
+beforeAll(async () => {
+  // Short TTLs so the test reaches the "past its TTL, Redis down" path within seconds.
+  stack = await startEdgeStack(bed, {
+    tls: { shmTtlSeconds: 1, missTtlSeconds: 1 },
+    routing: { recordTtlSeconds: 1, negativeTtlSeconds: 1 },
+    timeouts: { originConnectMs: 500, originReadMs: 1000 },
+  });
+  await stack.seedTenant('acme');
+  await stack.seedDomain('www.acme.test', 'acme');
+  await stack.putCert('www.acme.test', await makeCertRecord(['www.acme.test']));
+  stack.origin.set('/o/page.txt', { body: 'cached page\n', headers: { 'cache-control': 'max-age=1' } });
+});
+
+describe('origin outage', () => {
+  it('serves cached URLs stale while the origin is down, and says so', async () => {
+    expect((await httpsGet({ port: stack.https, host: ACME, path: '/o/page.txt' })).status).toBe(200);
+    await stack.origin.stop();
+    await sleep(2100);
+    // The first request after expiry is answered stale while a background refresh fails.
+    await httpsGet({ port: stack.https, host: ACME, path: '/o/page.txt' });
+    await sleep(200);
+    const res = await httpsGet({ port: stack.https, host: ACME, path: '/o/page.txt' });
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('cached page\n');
+    // The failed refresh ran in the background, so nginx cannot tell this answer from a
+    // stale-while-revalidate one; either way it is the stored copy.
+    expect(res.headers['cache-status']).toMatch(/^edge; hit; detail=stale-(if-error|while-revalidate)$/);
+  });
+
+  it('answers 502 for a URL it never cached while the origin is down', async () => {
+    const res = await httpsGet({ port: stack.https, host: ACME, path: '/o/never.txt' });
+    expect(res.status).toBe(502);
+  });
+});
+
+describe('Redis outage', () => {
+  it('keeps serving certificates and routes it has seen, past their TTL', async () => {
+    await stack.origin.start(stack.origin.port);
+    stack.origin.set('/r/ok.txt', { body: 'still here\n' });
+    expect(await servedSan(stack.https, 'www.acme.test')).toBe('DNS:www.acme.test');
+    expect((await httpsGet({ port: stack.https, host: 'www.acme.test', path: '/r/ok.txt' })).status).toBe(
+      200,
+    );
+
+    await stack.redisServer.kill();
+    await sleep(1500); // past every TTL configured above
+    for (let i = 0; i < 4; i++) {
+      expect(await servedSan(stack.https, 'www.acme.test')).toBe('DNS:www.acme.test');
+    }
+    const res = await httpsGet({ port: stack.https, host: 'www.acme.test', path: '/r/ok.txt' });
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('still here\n');
+    expect(await metric(stack, 'edge_errors_total{kind="redis"}')).toBeGreaterThan(0);
+  });
+
+  it('serves the fallback for names it has never seen, and 503 for hosts it cannot route', async () => {
+    expect(await servedSan(stack.https, 'new.acme.test')).toMatch(/edge fallback/);
+    const res = await httpsGet({ port: stack.https, host: 'new.acme.test', path: '/' });
+    expect(res.status).toBe(503);
+    expect(res.body).toBe('routing store unavailable\n');
+  });
+
+  it('reports not ready, and refuses purges it cannot store, saying why', async () => {
+    const ready = await httpGet({ port: stack.control, path: '/readyz' });
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body).redis).toMatch(/failed to connect to redis/);
+    const purge = await stack.purge({ tenant: 'acme', scope: 'tenant' });
+    expect(purge.status).toBe(503);
+    expect(JSON.parse(purge.body).error).toBe('purge store unavailable');
+    expect((await httpGet({ port: stack.control, path: '/healthz' })).status).toBe(200);
+  });
+
+  it('recovers when Redis is back: data written before the outage is intact', async () => {
+    await stack.restartRedis();
+    // Redis runs without persistence (the store rebuilds it); reseed as the sqs-listener would.
+    await stack.seedTenant('acme');
+    await stack.seedDomain('new.acme.test', 'acme');
+    await stack.putCert('new.acme.test', await makeCertRecord(['new.acme.test']));
+    await sleep(1100);
+    expect(await servedSan(stack.https, 'new.acme.test')).toBe('DNS:new.acme.test');
+    expect((await httpGet({ port: stack.control, path: '/readyz' })).status).toBe(200);
+  });
+});
