@@ -1,0 +1,455 @@
+/**
+ * `npm run bench`: the edge against plain nginx, measured in the same run, alternating rounds.
+ *
+ *   1. cached 1 KB HTTPS requests/s with keep-alive (wrk): edge serving a tenant subdomain from
+ *      its proxy cache ÷ nginx serving the same file from disk with a static certificate;
+ *   2. full TLS handshakes/s with 10k and 100k certificates in Redis, warm (names in the worker
+ *      LRU) and cold (each name's first handshake: Redis fetch + parse) ÷ static-cert nginx.
+ *
+ * See bench/README.md for the method and how to read the table.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { request } from 'node:https';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { RedisKeys } from '../lib/core/redis-format.ts';
+import type { LocalEdge } from '../lib/local/edge-server.ts';
+import type { ManagedProcess } from '../lib/local/process.ts';
+import { CERT_NAMES, certRecord, type KeyPair, loadCertificates, makeKeyPair } from './lib/certs.ts';
+import { cpuSeconds, pinTree, processTree } from './lib/cpu.ts';
+import { type HandshakeResult, runHandshakes, runWrk, writeHostsFile } from './lib/load.ts';
+import { type Figure, formatTable, type Sample } from './lib/report.ts';
+import {
+  type Baseline,
+  BODY,
+  BODY_PATH,
+  metricDelta,
+  scrapeMetrics,
+  startBaseline,
+  startBenchEdge,
+  startOrigin,
+  startRedis,
+} from './lib/servers.ts';
+import { loadSettings } from './lib/settings.ts';
+import { median, round } from './lib/stats.ts';
+
+const RESULTS_DIR = fileURLToPath(new URL('./results', import.meta.url));
+const PLATFORM = 'bench.example';
+const TENANT = 'acme';
+const TENANT_HOST = `${TENANT}.${PLATFORM}`;
+const BASELINE_HOST = `static.${PLATFORM}`;
+const PREFIX = 'bench';
+
+const settings = loadSettings();
+const started = Date.now();
+
+function log(msg: string): void {
+  const t = ((Date.now() - started) / 1000).toFixed(1).padStart(6);
+  process.stderr.write(`[bench ${t}s] ${msg}\n`);
+}
+
+interface Env {
+  readonly root: string;
+  readonly redis: { proc: ManagedProcess; port: number };
+  readonly client: Redis;
+  readonly origin: { server: Server; port: number; hits: () => number };
+  readonly edge: LocalEdge;
+  readonly baseline: Baseline;
+  readonly pairs: readonly KeyPair[];
+  readonly hostsFile: string;
+}
+
+/** One HTTPS GET with a given SNI/Host against 127.0.0.1. */
+function get(
+  port: number,
+  host: string,
+  path: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, servername: host, headers: { host }, rejectUnauthorized: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** CPU the server side uses: nginx's master and workers, plus Redis for the edge (its own store). */
+function serverPids(env: Env, side: 'edge' | 'baseline'): number[] {
+  if (side === 'baseline') return processTree(env.baseline.proc.pid as number);
+  return [...processTree(env.edge.process.pid as number), env.redis.proc.pid as number];
+}
+
+async function measured<T extends { rate: number; ops: number; elapsedMs: number; errors: number }>(
+  env: Env,
+  side: 'edge' | 'baseline',
+  fn: () => Promise<T>,
+): Promise<Sample> {
+  const pids = serverPids(env, side);
+  const before = cpuSeconds(pids);
+  const r = await fn();
+  const after = cpuSeconds(pids);
+  return {
+    rate: r.rate,
+    ops: r.ops,
+    elapsedMs: r.elapsedMs,
+    errors: r.errors,
+    serverCpuSeconds: after - before,
+  };
+}
+
+function figure(
+  id: string,
+  label: string,
+  unit: string,
+  target: number,
+  rounds: { baseline: Sample; edge: Sample }[],
+  edgeCounters: Record<string, number>,
+): Figure {
+  const edge = median(rounds.map((r) => r.edge.rate));
+  const baseline = median(rounds.map((r) => r.baseline.rate));
+  const ratio = edge / baseline;
+  const perOp = (s: Sample) => (s.ops > 0 ? (s.serverCpuSeconds * 1e6) / s.ops : Number.NaN);
+  const busy = (s: Sample) => (s.elapsedMs > 0 ? s.serverCpuSeconds / (s.elapsedMs / 1000) : Number.NaN);
+  return {
+    id,
+    label,
+    unit,
+    edge,
+    baseline,
+    ratio,
+    target,
+    pass: ratio >= target,
+    edgeCpuUsPerOp: median(rounds.map((r) => perOp(r.edge))),
+    baselineCpuUsPerOp: median(rounds.map((r) => perOp(r.baseline))),
+    edgeBusy: median(rounds.map((r) => busy(r.edge))),
+    baselineBusy: median(rounds.map((r) => busy(r.baseline))),
+    rounds,
+    edgeCounters,
+  };
+}
+
+function addCounters(into: Record<string, number>, more: Record<string, number>): void {
+  for (const [k, v] of Object.entries(more)) into[k] = (into[k] ?? 0) + v;
+}
+
+async function setUp(root: string): Promise<Env> {
+  const dirs = {
+    redis: join(root, 'redis'),
+    edge: join(root, 'edge'),
+    baseline: join(root, 'baseline'),
+    certs: join(root, 'certs'),
+  };
+  for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
+
+  log(`generating ${settings.distinctCerts} ECDSA P-256 key pairs with openssl`);
+  const pairs = await Promise.all(
+    Array.from({ length: settings.distinctCerts }, (_, i) =>
+      makeKeyPair(dirs.certs, `bench-${i}`, `bench-${i}.certs.example`),
+    ),
+  );
+  const wildcard = await makeKeyPair(dirs.certs, 'wildcard', `*.${PLATFORM}`);
+
+  const redis = await startRedis(dirs.redis);
+  const client = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true });
+  await client.connect();
+  const keys = new RedisKeys(PREFIX);
+  const origin = await startOrigin();
+  await client.set(keys.cert(`*.${PLATFORM}`), certRecord(wildcard));
+  await client.set(
+    keys.tenant(TENANT),
+    JSON.stringify({ id: TENANT, origin: { type: 'http', url: `http://127.0.0.1:${origin.port}` } }),
+  );
+
+  const lruSize = Math.max(2000, settings.warmNames * 2);
+  log(`starting the edge (${settings.workers} worker(s), tls.lruSize ${lruSize}) and the baseline nginx`);
+  const edge = await startBenchEdge({
+    dir: dirs.edge,
+    platformDomain: PLATFORM,
+    redisPort: redis.port,
+    redisPrefix: PREFIX,
+    workers: settings.workers,
+    lruSize,
+  });
+  const first = pairs[0] as KeyPair;
+  const baseline = await startBaseline({
+    dir: dirs.baseline,
+    workers: settings.workers,
+    cert: first.certPath,
+    key: first.keyPath,
+    edgeConfPath: edge.confPath,
+    edgeHttpsPort: edge.config.listen.httpsPort,
+  });
+  if (settings.pin) {
+    await pinTree(edge.process.pid as number, settings.serverCpus);
+    await pinTree(baseline.proc.pid as number, settings.serverCpus);
+    await pinTree(redis.proc.pid as number, settings.serverCpus);
+    log(`servers pinned to CPU ${settings.serverCpus}, load generators to CPU ${settings.clientCpus}`);
+  }
+  const hostsFile = join(root, 'hosts');
+  await writeHostsFile(hostsFile, [TENANT_HOST, BASELINE_HOST]);
+  return { root, redis, client, origin, edge, baseline, pairs, hostsFile };
+}
+
+async function checkServing(env: Env): Promise<void> {
+  const port = env.edge.config.listen.httpsPort;
+  let status = '';
+  for (let i = 0; i < 20 && status !== `edge; hit`; i++) {
+    const res = await get(port, TENANT_HOST, BODY_PATH);
+    if (res.status !== 200 || !res.body.equals(BODY)) {
+      throw new Error(`edge answered ${res.status} for ${TENANT_HOST}${BODY_PATH}; see ${env.edge.errorLog}`);
+    }
+    status = String(res.headers['cache-status'] ?? '');
+  }
+  if (status !== 'edge; hit') throw new Error(`the edge does not serve ${BODY_PATH} from its cache`);
+  const base = await get(env.baseline.port, BASELINE_HOST, BODY_PATH);
+  if (base.status !== 200 || !base.body.equals(BODY)) throw new Error(`baseline answered ${base.status}`);
+  log(`both serve the 1 KB body; the edge answers "Cache-Status: ${status}"`);
+}
+
+async function cachedRequests(env: Env): Promise<Figure> {
+  const urls = {
+    edge: `https://${TENANT_HOST}:${env.edge.config.listen.httpsPort}${BODY_PATH}`,
+    baseline: `https://${BASELINE_HOST}:${env.baseline.port}${BODY_PATH}`,
+  };
+  const wrk = (side: 'edge' | 'baseline', seconds: number) =>
+    runWrk({
+      hostsFile: env.hostsFile,
+      url: urls[side],
+      seconds,
+      connections: settings.httpConnections,
+      pin: settings.pin,
+      cpus: settings.clientCpus,
+    });
+  log('cached 1 KB requests: 2 s warm-up of each server');
+  await wrk('baseline', 2);
+  await wrk('edge', 2);
+  const rounds: { baseline: Sample; edge: Sample }[] = [];
+  const counters: Record<string, number> = {};
+  const control = env.edge.config.listen.controlPort;
+  for (let r = 0; r < settings.rounds; r++) {
+    const sample = async (side: 'edge' | 'baseline') =>
+      measured(env, side, async () => {
+        const w = await wrk(side, settings.httpSeconds);
+        if (w.non2xx > 0) throw new Error(`${side}: ${w.non2xx} responses were not 2xx/3xx`);
+        return {
+          rate: w.requestsPerSecond,
+          ops: w.requests,
+          elapsedMs: settings.httpSeconds * 1000,
+          errors: 0,
+        };
+      });
+    const baseline = await sample('baseline');
+    const before = await scrapeMetrics(control);
+    const edge = await sample('edge');
+    addCounters(counters, metricDelta(before, await scrapeMetrics(control), 'edge_cache_total'));
+    rounds.push({ baseline, edge });
+    log(
+      `cached 1 KB round ${r + 1}/${settings.rounds}: baseline ${round(baseline.rate)} req/s, edge ${round(edge.rate)} req/s`,
+    );
+  }
+  return figure(
+    'https_cached_1k_rps',
+    'cached 1 KB HTTPS req/s (keep-alive)',
+    'req/s',
+    0.9,
+    rounds,
+    counters,
+  );
+}
+
+type Phase = 'warm' | 'cold';
+
+async function handshakes(
+  env: Env,
+  side: 'edge' | 'baseline',
+  from: number,
+  to: number,
+  mode: 'cycle' | 'once',
+  durationMs: number,
+): Promise<HandshakeResult> {
+  const port = side === 'edge' ? env.edge.config.listen.httpsPort : env.baseline.port;
+  const res = await runHandshakes({
+    port,
+    prefix: CERT_NAMES.prefix,
+    suffix: CERT_NAMES.suffix,
+    from,
+    to,
+    mode,
+    concurrency: settings.handshakeConcurrency,
+    durationMs,
+    pin: settings.pin,
+    cpus: settings.clientCpus,
+  });
+  if (res.errors > 0) {
+    log(`${side}: ${res.errors} failed handshakes, e.g. ${res.firstErrors.join('; ')}`);
+  }
+  return res;
+}
+
+/** Handshakes over the warm set until (nearly) every lookup is answered by the worker LRU. */
+async function warmUp(env: Env): Promise<void> {
+  const control = env.edge.config.listen.controlPort;
+  for (let pass = 1; pass <= 10; pass++) {
+    const before = await scrapeMetrics(control);
+    await handshakes(env, 'edge', 0, settings.warmNames, 'once', 0);
+    const d = metricDelta(before, await scrapeMetrics(control), 'edge_cert_lookups_total');
+    const total = Object.values(d).reduce((a, b) => a + b, 0);
+    const lru = d['{tier="lru"}'] ?? 0;
+    if (total > 0 && lru / total >= 0.99) return;
+  }
+  log('warning: the warm set is not fully in the worker LRU after 10 passes');
+}
+
+async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: Record<string, number> }> {
+  const figures: Figure[] = [];
+  const loads: Record<string, number> = {};
+  const control = env.edge.config.listen.controlPort;
+  let loaded = 0;
+  for (const count of settings.datasets) {
+    const ms = await loadCertificates(env.client, PREFIX, env.pairs, loaded, count);
+    loads[`load_${loaded}_to_${count}_ms`] = Math.round(ms);
+    log(
+      `loaded certificates ${loaded}..${count - 1} into Redis in ${round(ms)} ms (${round(((count - loaded) * 1000) / ms)} certs/s); dbsize ${await env.client.dbsize()}`,
+    );
+    // Cold names are never used before, by either server or by the warm set.
+    let coldCursor = Math.max(loaded, settings.warmNames);
+    const coldPerRound = Math.floor((count - coldCursor) / settings.rounds);
+    loaded = count;
+
+    const label = count >= 1000 ? `${round(count / 1000)}k` : String(count);
+    const rounds: Record<Phase, { baseline: Sample; edge: Sample }[]> = { warm: [], cold: [] };
+    const counters: Record<Phase, Record<string, number>> = { warm: {}, cold: {} };
+    for (let r = 0; r < settings.rounds; r++) {
+      // Warm: both cycle over the warm set; the edge finds every name in its worker LRU.
+      await warmUp(env);
+      const hs = (side: 'edge' | 'baseline', from: number, to: number, mode: 'cycle' | 'once') =>
+        measured(env, side, async () => {
+          const res = await handshakes(env, side, from, to, mode, settings.handshakeMs);
+          return { rate: res.rate, ops: res.completed, elapsedMs: res.elapsedMs, errors: res.errors };
+        });
+      const wb = await hs('baseline', 0, settings.warmNames, 'cycle');
+      let before = await scrapeMetrics(control);
+      const we = await hs('edge', 0, settings.warmNames, 'cycle');
+      addCounters(
+        counters.warm,
+        metricDelta(before, await scrapeMetrics(control), 'edge_cert_lookups_total'),
+      );
+      rounds.warm.push({ baseline: wb, edge: we });
+
+      // Cold: a fresh slice of names, each used once; the baseline gets the same slice first.
+      const from = coldCursor;
+      const to = coldCursor + coldPerRound;
+      coldCursor = to;
+      const cb = await hs('baseline', from, to, 'once');
+      before = await scrapeMetrics(control);
+      const ce = await hs('edge', from, to, 'once');
+      addCounters(
+        counters.cold,
+        metricDelta(before, await scrapeMetrics(control), 'edge_cert_lookups_total'),
+      );
+      rounds.cold.push({ baseline: cb, edge: ce });
+      log(
+        `${label} certs round ${r + 1}/${settings.rounds}: warm baseline ${round(wb.rate)}/s edge ${round(we.rate)}/s; cold baseline ${round(cb.rate)}/s edge ${round(ce.rate)}/s (${ce.ops} names)`,
+      );
+    }
+    figures.push(
+      figure(
+        `handshakes_${label}_warm`,
+        `full TLS handshakes/s, ${label} certs, warm`,
+        'hs/s',
+        0.9,
+        rounds.warm,
+        counters.warm,
+      ),
+      figure(
+        `handshakes_${label}_cold`,
+        `full TLS handshakes/s, ${label} certs, cold`,
+        'hs/s',
+        0.7,
+        rounds.cold,
+        counters.cold,
+      ),
+    );
+  }
+  return { figures, loads };
+}
+
+async function tearDown(env: Partial<Env>): Promise<void> {
+  env.client?.disconnect();
+  await Promise.allSettled([env.edge?.process.stop(), env.baseline?.proc.stop(), env.redis?.proc.stop()]);
+  await new Promise<void>((resolve) => (env.origin ? env.origin.server.close(() => resolve()) : resolve()));
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'edge-bench-'));
+  // nginx's workers run as nobody and must read the docroot, cache and certificates under it.
+  await chmod(root, 0o755);
+  let env: Partial<Env> = {};
+  let ok = false;
+  const stop = async () => {
+    await tearDown(env);
+    process.exit(130);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    log(`settings: ${JSON.stringify(settings)}`);
+    const loadBefore = loadavg();
+    env = await setUp(root);
+    const full = env as Env;
+    await checkServing(full);
+    const cached = await cachedRequests(full);
+    const { figures: hsFigures, loads } = await handshakeFigures(full);
+    const figures = [cached, ...hsFigures];
+    const table = formatTable(figures);
+    const result = {
+      date: new Date().toISOString(),
+      commit: gitCommit(),
+      command: 'npm run bench',
+      durationSeconds: Math.round((Date.now() - started) / 1000),
+      machine: { cpus: cpus().length, loadavgBefore: loadBefore, loadavgAfter: loadavg() },
+      settings,
+      certificateLoads: loads,
+      figures,
+      table,
+    };
+    await mkdir(RESULTS_DIR, { recursive: true });
+    await writeFile(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`\n${table}\n\n`);
+    process.stdout.write(
+      `ratio = median(edge) ÷ median(baseline) over ${settings.rounds} alternating rounds; ` +
+        `cpu µs/op = server CPU per request or handshake (edge includes Redis); busy = server CPU cores in use.\n`,
+    );
+    for (const [k, v] of Object.entries(loads)) process.stdout.write(`${k}: ${v} ms\n`);
+    process.stdout.write(`written to ${join(RESULTS_DIR, 'latest.json')}\n`);
+    ok = figures.every((f) => f.pass);
+  } finally {
+    await tearDown(env);
+    if (settings.keepDir) log(`kept ${root}`);
+    else await rm(root, { recursive: true, force: true });
+  }
+  // Missing a target is a finding, not a crash: exit 0 unless BENCH_STRICT asks otherwise.
+  process.exitCode = !ok && process.env.BENCH_STRICT === '1' ? 1 : 0;
+}
+
+await main();

@@ -1,0 +1,131 @@
+/**
+ * Full-TLS-handshake load generator, run as its own process so its CPU is not the bench's.
+ *
+ * Keeps `concurrency` connections in flight; each one is a brand-new TLS session (no `session`
+ * is ever passed, so nothing is resumed), sends SNI `<prefix><index><suffix>`, and is closed as
+ * soon as the handshake completes. Names are taken in order from [from, to):
+ *   --mode cycle  round-robin over the range until --duration-ms has passed (warm figures);
+ *   --mode once   each name at most once, stopping at the end of the range or the duration
+ *                 (cold figures: the server has never seen any of them).
+ * Prints one JSON line: { completed, errors, elapsedMs, rate, firstErrors }.
+ */
+
+import { connect, type TLSSocket } from 'node:tls';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string' },
+    prefix: { type: 'string', default: 'n' },
+    suffix: { type: 'string', default: '.certs.example' },
+    from: { type: 'string', default: '0' },
+    to: { type: 'string' },
+    mode: { type: 'string', default: 'cycle' },
+    concurrency: { type: 'string', default: '32' },
+    'duration-ms': { type: 'string', default: '5000' },
+    'min-version': { type: 'string', default: 'TLSv1.2' },
+  },
+});
+
+function int(name: string, v: string | undefined): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
+  return n;
+}
+
+const port = int('port', values.port);
+const from = int('from', values.from);
+const to = int('to', values.to);
+const concurrency = Math.max(1, int('concurrency', values.concurrency));
+const durationMs = int('duration-ms', values['duration-ms']);
+const mode = values.mode;
+if (mode !== 'cycle' && mode !== 'once') throw new Error('--mode must be cycle or once');
+if (to <= from) throw new Error('--to must be greater than --from');
+const minVersion = values['min-version'] === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2';
+
+let next = from;
+let completed = 0;
+let errors = 0;
+let inFlight = 0;
+let stopping = false;
+const firstErrors: string[] = [];
+const started = process.hrtime.bigint();
+let lastCompletion = started;
+
+function nextName(): string | undefined {
+  if (next >= to) {
+    if (mode === 'once') return undefined;
+    next = from;
+  }
+  const name = `${values.prefix}${next}${values.suffix}`;
+  next += 1;
+  return name;
+}
+
+function finish(): void {
+  const elapsedMs = Number(lastCompletion - started) / 1e6;
+  const out = {
+    completed,
+    errors,
+    elapsedMs: Math.round(elapsedMs),
+    rate: elapsedMs > 0 ? (completed * 1000) / elapsedMs : 0,
+    firstErrors,
+  };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.exit(0);
+}
+
+function launch(): void {
+  if (stopping) {
+    if (inFlight === 0) finish();
+    return;
+  }
+  const servername = nextName();
+  if (servername === undefined) {
+    stopping = true;
+    if (inFlight === 0) finish();
+    return;
+  }
+  inFlight += 1;
+  let done = false;
+  const socket: TLSSocket = connect({
+    host: values.host,
+    port,
+    servername,
+    rejectUnauthorized: false,
+    minVersion,
+  });
+  const settle = (ok: boolean, why?: string): void => {
+    if (done) return;
+    done = true;
+    if (ok) {
+      completed += 1;
+      lastCompletion = process.hrtime.bigint();
+    } else if (!stopping) {
+      errors += 1;
+      if (why && firstErrors.length < 5) firstErrors.push(why);
+    }
+  };
+  socket.setNoDelay(true);
+  socket.once('secureConnect', () => {
+    settle(true);
+    socket.end();
+  });
+  socket.once('error', (err) => settle(false, `${servername}: ${err.message}`));
+  socket.once('close', () => {
+    settle(false, `${servername}: closed before the handshake completed`);
+    inFlight -= 1;
+    launch();
+  });
+}
+
+if (durationMs > 0) {
+  setTimeout(() => {
+    // Handshakes still in flight at the deadline are not counted.
+    stopping = true;
+    lastCompletion = process.hrtime.bigint();
+    finish();
+  }, durationMs).unref();
+}
+for (let i = 0; i < concurrency; i++) launch();

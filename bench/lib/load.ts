@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { clientPrefix } from './cpu.ts';
+
+export const HANDSHAKE_CLIENT = fileURLToPath(new URL('../handshake-client.ts', import.meta.url));
+
+function runCommand(command: string, args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code === 0) resolve({ stdout, stderr });
+      else reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${stderr}${stdout}`));
+    });
+  });
+}
+
+/**
+ * wrk takes the TLS server name and the Host header from the URL, so the bench names must
+ * resolve. Rather than touch the machine's /etc/hosts, wrk runs in a private mount namespace
+ * where a bench-only hosts file is bind-mounted over /etc/hosts (needs root).
+ */
+export async function writeHostsFile(path: string, names: readonly string[]): Promise<void> {
+  await writeFile(path, `127.0.0.1 localhost\n${names.map((n) => `127.0.0.1 ${n}`).join('\n')}\n`);
+}
+
+export interface WrkResult {
+  readonly requestsPerSecond: number;
+  readonly requests: number;
+  readonly non2xx: number;
+  readonly socketErrors: string | undefined;
+  readonly latencyP50: string | undefined;
+  readonly latencyP99: string | undefined;
+}
+
+export async function runWrk(opts: {
+  readonly hostsFile: string;
+  readonly url: string;
+  readonly seconds: number;
+  readonly connections: number;
+  readonly pin: boolean;
+  readonly cpus: string;
+}): Promise<WrkResult> {
+  const wrk = [
+    ...clientPrefix(opts.pin, opts.cpus),
+    'wrk',
+    '-t1',
+    `-c${opts.connections}`,
+    `-d${opts.seconds}s`,
+    '--latency',
+    opts.url,
+  ];
+  const quoted = wrk.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const script = `mount --bind '${opts.hostsFile}' /etc/hosts && exec ${quoted}`;
+  const { stdout } = await runCommand('unshare', ['-m', 'sh', '-c', script]);
+  const rps = stdout.match(/Requests\/sec:\s+([\d.]+)/);
+  const total = stdout.match(/(\d+) requests in/);
+  if (!rps?.[1] || !total?.[1]) throw new Error(`could not read wrk's output:\n${stdout}`);
+  return {
+    requestsPerSecond: Number(rps[1]),
+    requests: Number(total[1]),
+    non2xx: Number(stdout.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0),
+    socketErrors: stdout.match(/Socket errors:([^\n]*)/)?.[1]?.trim(),
+    latencyP50: stdout.match(/^\s+50%\s+(\S+)/m)?.[1],
+    latencyP99: stdout.match(/^\s+99%\s+(\S+)/m)?.[1],
+  };
+}
+
+export interface HandshakeResult {
+  readonly completed: number;
+  readonly errors: number;
+  readonly elapsedMs: number;
+  readonly rate: number;
+  readonly firstErrors: string[];
+}
+
+export async function runHandshakes(opts: {
+  readonly port: number;
+  readonly prefix: string;
+  readonly suffix: string;
+  readonly from: number;
+  readonly to: number;
+  readonly mode: 'cycle' | 'once';
+  readonly concurrency: number;
+  readonly durationMs: number;
+  readonly pin: boolean;
+  readonly cpus: string;
+}): Promise<HandshakeResult> {
+  const args = [
+    ...clientPrefix(opts.pin, opts.cpus),
+    process.execPath,
+    '--import',
+    'tsx',
+    HANDSHAKE_CLIENT,
+    '--port',
+    String(opts.port),
+    '--prefix',
+    opts.prefix,
+    '--suffix',
+    opts.suffix,
+    '--from',
+    String(opts.from),
+    '--to',
+    String(opts.to),
+    '--mode',
+    opts.mode,
+    '--concurrency',
+    String(opts.concurrency),
+    '--duration-ms',
+    String(opts.durationMs),
+  ];
+  const [command, ...rest] = args;
+  const { stdout } = await runCommand(command as string, rest);
+  const last = stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(last) as HandshakeResult;
+}

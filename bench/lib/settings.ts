@@ -1,0 +1,69 @@
+/** Bench parameters, each overridable from the environment (BENCH_*). */
+
+function num(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  return n;
+}
+
+function flag(name: string, fallback: boolean): boolean {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  return !['0', 'false', 'no', 'off'].includes(raw.toLowerCase());
+}
+
+export interface BenchSettings {
+  /** nginx worker_processes for both servers. */
+  readonly workers: number;
+  /** Pin the servers (nginx, Redis) to CPU 0 and the load generators to CPU 1. */
+  readonly pin: boolean;
+  readonly serverCpus: string;
+  readonly clientCpus: string;
+  /** Alternating rounds per figure: baseline, edge, baseline, edge, ... */
+  readonly rounds: number;
+  /** Seconds per cached-requests round (wrk -d). */
+  readonly httpSeconds: number;
+  readonly httpConnections: number;
+  /** Milliseconds per handshake round (cold rounds also stop when their names run out). */
+  readonly handshakeMs: number;
+  readonly handshakeConcurrency: number;
+  /** Names in the warm set (cycled over in the warm rounds; the LRU is sized to hold them). */
+  readonly warmNames: number;
+  /** Distinct ECDSA keys/certificates, shared by all the names. */
+  readonly distinctCerts: number;
+  /** Certificate counts to load into Redis, in increasing order. */
+  readonly datasets: readonly number[];
+  readonly keepDir: boolean;
+}
+
+export function loadSettings(): BenchSettings {
+  const workers = num('BENCH_WORKERS', 1);
+  const warmNames = num('BENCH_WARM_NAMES', 1000);
+  const datasets = (process.env.BENCH_DATASETS ?? '10000,100000')
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0)
+    .sort((a, b) => a - b);
+  if (datasets.length === 0)
+    throw new Error('BENCH_DATASETS must list certificate counts, e.g. 10000,100000');
+  if (datasets[0] !== undefined && datasets[0] <= warmNames * 2) {
+    throw new Error('the smallest dataset must hold more than twice BENCH_WARM_NAMES names');
+  }
+  return {
+    workers,
+    pin: flag('BENCH_PIN', true),
+    serverCpus: process.env.BENCH_SERVER_CPUS ?? '0',
+    clientCpus: process.env.BENCH_CLIENT_CPUS ?? '1',
+    rounds: Math.max(1, num('BENCH_ROUNDS', 3)),
+    httpSeconds: Math.max(1, num('BENCH_HTTP_SECONDS', 10)),
+    httpConnections: Math.max(1, num('BENCH_HTTP_CONNECTIONS', 50)),
+    handshakeMs: Math.max(500, num('BENCH_HANDSHAKE_SECONDS', 8) * 1000),
+    handshakeConcurrency: Math.max(1, num('BENCH_HANDSHAKE_CONCURRENCY', 32)),
+    warmNames,
+    distinctCerts: Math.max(1, num('BENCH_DISTINCT_CERTS', 8)),
+    datasets,
+    keepDir: flag('BENCH_KEEP', false),
+  };
+}
