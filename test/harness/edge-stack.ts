@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { EdgeConfigInput } from '../../lib/config/edge-config.ts';
 import { type CertRecord, RedisKeys } from '../../lib/core/redis-format.ts';
@@ -104,4 +105,11 @@ export async function metric(stack: EdgeStack, series: string): Promise<number> 
   const res = await httpGet({ port: stack.control, path: '/metrics' });
   const line = res.body.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+/** Lines of the edge's error log at level error or worse (the log is nginx's own format). */
+export function errorLogProblems(stack: EdgeStack): string[] {
+  return readFileSync(stack.edge.errorLog, 'utf8')
+    .split('\n')
+    .filter((l) => /\[(error|crit|alert|emerg)\]/.test(l));
 }

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeCertRecord } from '../harness/certs.ts';
 import { httpGet, httpsGet } from '../harness/clients.ts';
-import { type EdgeStack, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
+import { type EdgeStack, errorLogProblems, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
 import { TestBed } from '../harness/testbed.ts';
 
 const bed = new TestBed('routing');
@@ -140,4 +140,8 @@ describe('port 80', () => {
     });
     expect(malformed.status).toBe(404);
   });
+});
+
+it('leaves no error in the nginx error log', () => {
+  expect(errorLogProblems(stack)).toEqual([]);
 });

@@ -2,7 +2,7 @@ import { connect as http2Connect } from 'node:http2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeCertRecord } from '../harness/certs.ts';
 import { handshake, httpsGet, servedSan } from '../harness/clients.ts';
-import { type EdgeStack, metric, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
+import { type EdgeStack, errorLogProblems, metric, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
 import { TestBed } from '../harness/testbed.ts';
 
 const bed = new TestBed('tls');
@@ -136,4 +136,10 @@ describe('TLS settings', () => {
     const res = await httpsGet({ port: stack.https, servername: 'www.acme.test', host: `acme.${PLATFORM}` });
     expect(res.status).toBe(421);
   });
+});
+
+it('logs only the expected error (the corrupt record) in the nginx error log', () => {
+  const problems = errorLogProblems(stack);
+  expect(problems.length).toBeGreaterThan(0);
+  expect(problems.filter((l) => !l.includes('"event":"corrupt_certificate"'))).toEqual([]);
 });
