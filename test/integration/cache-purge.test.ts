@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { makeCertRecord } from '../harness/certs.ts';
+import { makeCertRecord } from '../../lib/local/self-signed-cert.ts';
 import { httpGet, httpsGet } from '../harness/clients.ts';
 import { type EdgeStack, metric, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
 import { TestBed } from '../harness/testbed.ts';

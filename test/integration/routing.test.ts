@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { makeCertRecord } from '../harness/certs.ts';
+import { makeCertRecord } from '../../lib/local/self-signed-cert.ts';
 import { httpGet, httpsGet } from '../harness/clients.ts';
 import { type EdgeStack, errorLogProblems, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
 import { TestBed } from '../harness/testbed.ts';

@@ -1,6 +1,6 @@
 import { connect as http2Connect } from 'node:http2';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { makeCertRecord } from '../harness/certs.ts';
+import { makeCertRecord } from '../../lib/local/self-signed-cert.ts';
 import { handshake, httpsGet, servedSan } from '../harness/clients.ts';
 import { type EdgeStack, errorLogProblems, metric, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
 import { TestBed } from '../harness/testbed.ts';

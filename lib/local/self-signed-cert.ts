@@ -3,11 +3,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { CertRecord } from '../../lib/core/redis-format.ts';
+import type { CertRecord } from '../core/redis-format.ts';
 
 const run = promisify(execFile);
 
-/** A self-signed ECDSA P-256 certificate for the given names, as lua-resty-auto-ssl stores it. */
+/** A self-signed ECDSA P-256 certificate for the given names, as lua-resty-auto-ssl stores it (demo and tests). */
 export async function makeCertRecord(names: string[], days = 30): Promise<CertRecord> {
   const dir = await mkdtemp(join(tmpdir(), 'edge-cert-'));
   try {
