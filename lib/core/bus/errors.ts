@@ -1,0 +1,3 @@
+export class BusError extends Error {
+  override name = 'BusError';
+}

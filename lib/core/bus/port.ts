@@ -1,0 +1,47 @@
+import type { EdgeEvent } from '../events/schema.ts';
+
+/** Applies one event. Throw MalformedEventError for an event that can never apply; anything else is retried. */
+export type EventHandler = (event: EdgeEvent) => Promise<void>;
+
+/** Structured logging the adapters need (pino's signature). */
+export interface BusLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface EventPublisher {
+  publish(event: EdgeEvent): Promise<void>;
+}
+
+/**
+ * The control-event bus: every task receives every event, at least once, in any order.
+ * Lifecycle: open() creates this task's subscription (events are kept for it from then on),
+ * the caller bootstraps, consume() starts delivery, close() stops and deletes the subscription.
+ */
+export interface Bus extends EventPublisher {
+  readonly kind: 'aws' | 'redis';
+  /** This task's queue or consumer group name. */
+  readonly subscriptionName: string;
+  open(): Promise<void>;
+  consume(handler: EventHandler): Promise<void>;
+  /** Stops receiving, waits for in-flight handlers, then deletes the subscription unless told to keep it. */
+  close(opts?: { keepSubscription?: boolean }): Promise<void>;
+  /** Deletes other tasks' subscriptions whose heartbeat is stale; returns their names. */
+  removeOrphans(): Promise<string[]>;
+}
+
+/** Options every adapter shares. */
+export interface SubscriptionOptions {
+  /** Attempts before a failing event is dead-lettered with its last error; default 5. */
+  readonly maxAttempts?: number;
+  /** How often the subscription's heartbeat is refreshed; default 60 s. */
+  readonly heartbeatMs?: number;
+  /** A subscription whose heartbeat is older than this is an orphan; default 10 min. */
+  readonly staleAfterMs?: number;
+  readonly logger?: BusLogger;
+}
+
+export const DEFAULTS = { maxAttempts: 5, heartbeatMs: 60_000, staleAfterMs: 600_000 } as const;
+
+export const silentLogger: BusLogger = { info() {}, warn() {}, error() {} };

@@ -1,0 +1,241 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { encodeEvent } from '../../events/codec.ts';
+import type { EdgeEvent } from '../../events/schema.ts';
+import { dispatch } from '../dispatch.ts';
+import { BusError } from '../errors.ts';
+import {
+  type Bus,
+  type BusLogger,
+  DEFAULTS,
+  type EventHandler,
+  type SubscriptionOptions,
+  silentLogger,
+} from '../port.ts';
+
+export interface RedisStreamsBusOptions extends SubscriptionOptions {
+  readonly redis: RedisOptions;
+  /** The stream every event is appended to; default `edge:events`. */
+  readonly stream?: string;
+  /** This task's consumer group (one group per task, so every task sees every event). */
+  readonly group: string;
+  /** Approximate stream length kept; default 100 000. */
+  readonly maxLen?: number;
+  /** How long one blocking read waits; bounds how long close() takes. Default 1000 ms. */
+  readonly blockMs?: number;
+  /** Delay before a failed event is delivered again; default 2000 ms. */
+  readonly retryMs?: number;
+}
+
+type Entry = [id: string, fields: string[]];
+
+/** The bus on Redis Streams: XADD to publish, a consumer group per task, `<stream>:dead` for rejects. */
+export class RedisStreamsBus implements Bus {
+  readonly kind = 'redis';
+  readonly subscriptionName: string;
+  private readonly stream: string;
+  private readonly dead: string;
+  private readonly heartbeats: string;
+  private readonly cmd: Redis;
+  private reader: Redis | undefined;
+  private readonly log: BusLogger;
+  private readonly maxAttempts: number;
+  private readonly attempts = new Map<string, number>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+
+  constructor(private readonly opts: RedisStreamsBusOptions) {
+    if (!/^[\w:.-]{1,200}$/.test(opts.group))
+      throw new BusError(`invalid consumer group name: "${opts.group}"`);
+    this.stream = opts.stream ?? 'edge:events';
+    this.dead = `${this.stream}:dead`;
+    this.heartbeats = `${this.stream}:heartbeats`;
+    this.subscriptionName = opts.group;
+    this.log = opts.logger ?? silentLogger;
+    this.maxAttempts = opts.maxAttempts ?? DEFAULTS.maxAttempts;
+    this.cmd = new Redis({ ...opts.redis, lazyConnect: true });
+    this.cmd.on('error', (err) => this.log.warn({ err }, 'bus redis error'));
+  }
+
+  async publish(event: EdgeEvent): Promise<void> {
+    await this.publishRaw(encodeEvent(event), event.type);
+  }
+
+  /** Appends a body as is (tests use it to send malformed events). */
+  async publishRaw(body: string, type = 'unknown'): Promise<void> {
+    await this.connect();
+    await this.cmd.xadd(
+      this.stream,
+      'MAXLEN',
+      '~',
+      this.opts.maxLen ?? 100_000,
+      '*',
+      'type',
+      type,
+      'body',
+      body,
+    );
+  }
+
+  async open(): Promise<void> {
+    await this.connect();
+    // The heartbeat first, so a sweeper never sees this group without one.
+    await this.beat();
+    try {
+      await this.cmd.xgroup('CREATE', this.stream, this.opts.group, '$', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+    this.heartbeat = setInterval(() => {
+      this.beat().catch((err) => this.log.warn({ err }, 'bus heartbeat failed'));
+    }, this.opts.heartbeatMs ?? DEFAULTS.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  async consume(handler: EventHandler): Promise<void> {
+    if (this.loop) throw new BusError('already consuming');
+    this.reader = new Redis({ ...this.opts.redis, lazyConnect: true });
+    this.reader.on('error', (err) => this.log.warn({ err }, 'bus reader redis error'));
+    await this.reader.connect();
+    this.loop = this.run(this.reader, handler);
+  }
+
+  async close(opts: { keepSubscription?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.loop?.catch((err) => this.log.error({ err }, 'bus consumer loop failed'));
+    this.reader?.disconnect();
+    if (!opts.keepSubscription && this.cmd.status === 'ready') {
+      await this.cmd.xgroup('DESTROY', this.stream, this.opts.group).catch(() => {});
+      await this.cmd.hdel(this.heartbeats, this.opts.group).catch(() => {});
+    }
+    await this.cmd.quit().catch(() => this.cmd.disconnect());
+  }
+
+  async removeOrphans(): Promise<string[]> {
+    await this.connect();
+    const staleBefore = Date.now() - (this.opts.staleAfterMs ?? DEFAULTS.staleAfterMs);
+    const beats = await this.cmd.hgetall(this.heartbeats);
+    const groups = ((await this.cmd.xinfo('GROUPS', this.stream).catch(() => [])) as unknown[][]).map((g) =>
+      String(g[1]),
+    );
+    const removed: string[] = [];
+    for (const group of new Set([...groups, ...Object.keys(beats)])) {
+      if (group === this.opts.group) continue;
+      const beat = Number(beats[group] ?? 0);
+      if (beat >= staleBefore) continue;
+      await this.cmd.xgroup('DESTROY', this.stream, group).catch(() => {});
+      await this.cmd.hdel(this.heartbeats, group);
+      removed.push(group);
+    }
+    if (removed.length) this.log.info({ removed }, 'removed orphaned consumer groups');
+    return removed;
+  }
+
+  /** Whether a group exists (for tests and the CLI). */
+  async hasGroup(group = this.opts.group): Promise<boolean> {
+    await this.connect();
+    const groups = (await this.cmd.xinfo('GROUPS', this.stream).catch(() => [])) as unknown[][];
+    return groups.some((g) => String(g[1]) === group);
+  }
+
+  /** The dead stream's entries: reason and body. */
+  async deadLetters(): Promise<{ reason: string; body: string }[]> {
+    await this.connect();
+    const entries = (await this.cmd.xrange(this.dead, '-', '+')) as Entry[];
+    return entries.map(([, f]) => ({ reason: field(f, 'reason') ?? '', body: field(f, 'body') ?? '' }));
+  }
+
+  private async run(reader: Redis, handler: EventHandler): Promise<void> {
+    const retryMs = this.opts.retryMs ?? 2000;
+    let nextRetry = Date.now() + retryMs;
+    while (!this.stopping) {
+      try {
+        if (this.attempts.size > 0 && Date.now() >= nextRetry) {
+          // Our own pending entries: the ones whose handler failed.
+          await this.handle(await this.read(reader, '0', undefined), handler);
+          nextRetry = Date.now() + retryMs;
+        }
+        const block =
+          this.attempts.size > 0 ? Math.min(this.opts.blockMs ?? 1000, retryMs) : this.opts.blockMs;
+        await this.handle(await this.read(reader, '>', block ?? 1000), handler);
+      } catch (err) {
+        if (this.stopping) break;
+        this.log.error({ err }, 'bus read failed; retrying');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private async read(reader: Redis, from: string, blockMs: number | undefined): Promise<Entry[]> {
+    const args: (string | number)[] = ['GROUP', this.opts.group, 'task', 'COUNT', 100];
+    if (blockMs !== undefined) args.push('BLOCK', blockMs);
+    args.push('STREAMS', this.stream, from);
+    const res = (await reader.call('XREADGROUP', ...args)) as [string, Entry[]][] | null;
+    if (!res) return [];
+    const entries = res[0]?.[1] ?? [];
+    if (from === '0' && entries.length === 0) this.attempts.clear();
+    return entries;
+  }
+
+  private async handle(entries: Entry[], handler: EventHandler): Promise<void> {
+    for (const [id, fields] of entries) {
+      if (!fields) {
+        // Trimmed from the stream while pending: nothing left to deliver.
+        await this.cmd.xack(this.stream, this.opts.group, id);
+        this.attempts.delete(id);
+        continue;
+      }
+      const attempt = (this.attempts.get(id) ?? 0) + 1;
+      const body = field(fields, 'body');
+      const outcome =
+        body === undefined
+          ? await this.deadLetter(JSON.stringify(fields), 'entry has no body field').then(
+              () => 'ack' as const,
+            )
+          : await dispatch({
+              body,
+              attempt,
+              maxAttempts: this.maxAttempts,
+              handler,
+              deadLetter: (b, reason) => this.deadLetter(b, reason),
+              logger: this.log,
+            });
+      if (outcome === 'ack') {
+        await this.cmd.xack(this.stream, this.opts.group, id);
+        this.attempts.delete(id);
+      } else {
+        this.attempts.set(id, attempt);
+      }
+    }
+  }
+
+  private async deadLetter(body: string, reason: string): Promise<void> {
+    await this.cmd.xadd(
+      this.dead,
+      'MAXLEN',
+      '~',
+      10_000,
+      '*',
+      'reason',
+      reason,
+      'group',
+      this.opts.group,
+      'body',
+      body,
+    );
+  }
+
+  private async beat(): Promise<void> {
+    await this.cmd.hset(this.heartbeats, this.opts.group, String(Date.now()));
+  }
+
+  private async connect(): Promise<void> {
+    if (this.cmd.status === 'wait') await this.cmd.connect();
+  }
+}
+
+function field(fields: string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
