@@ -14,6 +14,18 @@ const hostname = z
   .regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/, 'must be a lowercase DNS name');
 
 const port = z.number().int().min(1).max(65535);
+
+/** Loopback, RFC 1918 or shared (100.64/10) address space: never reachable from the internet. */
+function isPrivateIpv4(ip: string): boolean {
+  const [a = -1, b = -1] = ip.split('.').map(Number);
+  return (
+    a === 127 ||
+    a === 10 ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 100 && b >= 64 && b <= 127)
+  );
+}
 const ipv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'must be an IPv4 address');
 /** nginx size syntax: 512k, 64m, 1g */
 const size = z.string().regex(/^\d+[kmg]?$/i, 'must be an nginx size such as 64m');
@@ -36,7 +48,12 @@ export const edgeConfigSchema = z
         httpPort: port.default(80),
         httpsPort: port.default(443),
         /** Control listener (purge, health, metrics): loopback or a VPC address only, never public. */
-        controlAddress: ipv4.default('127.0.0.1'),
+        controlAddress: ipv4
+          .refine(
+            isPrivateIpv4,
+            'must be a loopback or private (VPC) address, never a public or wildcard one',
+          )
+          .default('127.0.0.1'),
         controlPort: port.default(9145),
         /** Behind an AWS NLB with proxy protocol v2: take the client address from it. */
         proxyProtocol: z.boolean().default(false),

@@ -94,6 +94,19 @@ describe('tenant routing', () => {
     expect([400, 431]).toContain(res.status);
   });
 
+  it('refuses a request body over the configured limit with 413, before the origin', async () => {
+    const before = stack.origin.seen.length;
+    const res = await httpsGet({
+      port: stack.https,
+      host: `acme.${PLATFORM}`,
+      path: '/upload',
+      method: 'POST',
+      body: 'x'.repeat(1024 * 1024 + 1),
+    });
+    expect(res.status).toBe(413);
+    expect(stack.origin.seen.length).toBe(before);
+  });
+
   it('rejects a malformed Host on port 80', async () => {
     const res = await httpGet({ port: stack.http, host: 'bad_host!.test', path: '/' });
     expect(res.status).toBe(400);
@@ -142,6 +155,9 @@ describe('port 80', () => {
   });
 });
 
-it('leaves no error in the nginx error log', () => {
-  expect(errorLogProblems(stack)).toEqual([]);
+it('leaves no error in the nginx error log but the refused oversized body', () => {
+  const unexpected = errorLogProblems(stack).filter(
+    (l) => !l.includes('client intended to send too large body'),
+  );
+  expect(unexpected).toEqual([]);
 });

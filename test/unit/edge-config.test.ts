@@ -48,6 +48,26 @@ describe('edge config', () => {
     );
   });
 
+  it.each(['0.0.0.0', '8.8.8.8', '172.32.0.1'])('refuses a control listener on %s', (address) => {
+    expect(() =>
+      parseEdgeConfig({ platformDomain: 'platform.example', paths, listen: { controlAddress: address } }),
+    ).toThrow(
+      'listen.controlAddress: must be a loopback or private (VPC) address, never a public or wildcard one',
+    );
+  });
+
+  it.each(['127.0.0.2', '10.1.2.3', '172.16.0.9', '192.168.1.1'])(
+    'accepts a control listener on %s',
+    (address) => {
+      const config = parseEdgeConfig({
+        platformDomain: 'platform.example',
+        paths,
+        listen: { controlAddress: address },
+      });
+      expect(config.listen.controlAddress).toBe(address);
+    },
+  );
+
   it('accepts only a 43-character base64url account thumbprint', () => {
     expect(() =>
       parseEdgeConfig({ platformDomain: 'platform.example', paths, acme: { accountThumbprint: 'short' } }),
