@@ -1,0 +1,96 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { hostnameSchema } from '../../core/redis-format.ts';
+import type { Issuer } from './issuer.ts';
+import type { CertificateStatus } from './state.ts';
+
+/**
+ * The issuer's HTTP API, bound to loopback: the edge in the same task is its only client.
+ *
+ *   POST /v1/certificates/<domain>  ask for a certificate; 202 at once, the order runs on
+ *   GET  /v1/certificates/<domain>  the domain's certificate state
+ *   GET  /v1/account                the account's JWK thumbprint (for acme.accountThumbprint)
+ *   GET  /metrics                   Prometheus text; `edge_issuer_orders_total` counts orders
+ *   GET  /healthz, /readyz
+ */
+export interface ApiDeps {
+  readonly issuer: Issuer;
+  readonly state: (domain: string) => Promise<CertificateStatus>;
+  readonly thumbprint: string;
+  readonly log: Logger;
+  readonly ready: () => boolean;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const text = type === 'application/json' ? JSON.stringify(body) : String(body);
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function metrics(deps: ApiDeps): string {
+  const { issuer } = deps;
+  const lines = [
+    '# HELP edge_issuer_orders_total ACME orders placed since start.',
+    '# TYPE edge_issuer_orders_total counter',
+    `edge_issuer_orders_total ${issuer.orders}`,
+    '# HELP edge_issuer_requests_total Issuance requests by outcome since start.',
+    '# TYPE edge_issuer_requests_total counter',
+    ...Object.entries(issuer.stats).map(([k, v]) => `edge_issuer_requests_total{outcome="${k}"} ${v}`),
+    '# HELP edge_issuer_in_flight Orders running now.',
+    '# TYPE edge_issuer_in_flight gauge',
+    `edge_issuer_in_flight ${issuer.inFlight}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+async function handle(deps: ApiDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://issuer');
+  const path = url.pathname;
+  if (req.method === 'GET' && path === '/healthz') return send(res, 200, { ok: true });
+  if (req.method === 'GET' && path === '/readyz')
+    return send(res, deps.ready() ? 200 : 503, { ready: deps.ready() });
+  if (req.method === 'GET' && path === '/metrics')
+    return send(res, 200, metrics(deps), 'text/plain; version=0.0.4');
+  if (req.method === 'GET' && path === '/v1/account') return send(res, 200, { thumbprint: deps.thumbprint });
+
+  const m = /^\/v1\/certificates\/([^/]+)$/.exec(path);
+  if (!m?.[1]) return send(res, 404, { error: 'not found' });
+  const domain = decodeURIComponent(m[1]).toLowerCase().replace(/\.$/, '');
+  const wildcard = domain === deps.issuer.wildcardName;
+  if (!wildcard && !hostnameSchema.safeParse(domain).success)
+    return send(res, 400, { error: 'invalid domain' });
+
+  if (req.method === 'GET') return send(res, 200, await deps.state(domain));
+  if (req.method === 'POST') {
+    if (!deps.ready()) return send(res, 503, { error: 'stopping' });
+    // The handshake does not wait for this answer's outcome: it polls Redis for the certificate.
+    deps.issuer.request(domain).then(
+      (outcome) => deps.log.debug({ domain, outcome }, 'request settled'),
+      (err) => deps.log.error({ domain, err }, 'request failed'),
+    );
+    return send(res, 202, { status: 'accepted' });
+  }
+  return send(res, 405, { error: 'method not allowed' });
+}
+
+export async function startApi(
+  deps: ApiDeps,
+  host: string,
+  port: number,
+): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    handle(deps, req, res).catch((err) => {
+      deps.log.error({ err }, 'api handler failed');
+      if (!res.headersSent) send(res, 500, { error: 'internal error' });
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  return { server, url: `http://${host}:${addr.port}` };
+}
