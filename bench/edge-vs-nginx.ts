@@ -20,6 +20,7 @@ import { RedisKeys } from '../lib/core/redis-format.ts';
 import type { LocalEdge } from '../lib/local/edge-server.ts';
 import type { ManagedProcess } from '../lib/local/process.ts';
 import { CERT_NAMES, certRecord, type KeyPair, loadCertificates, makeKeyPair } from './lib/certs.ts';
+import { CpuBudget } from './lib/cgroup.ts';
 import { cpuSeconds, pinTree, processTree } from './lib/cpu.ts';
 import { type HandshakeResult, runHandshakes, runWrk, writeHostsFile } from './lib/load.ts';
 import { type Figure, formatTable, type Sample } from './lib/report.ts';
@@ -61,6 +62,7 @@ interface Env {
   readonly baseline: Baseline;
   readonly pairs: readonly KeyPair[];
   readonly hostsFile: string;
+  readonly budgets: readonly CpuBudget[];
 }
 
 /** One HTTPS GET with a given SNI/Host against 127.0.0.1. */
@@ -144,7 +146,10 @@ function addCounters(into: Record<string, number>, more: Record<string, number>)
   for (const [k, v] of Object.entries(more)) into[k] = (into[k] ?? 0) + v;
 }
 
-async function setUp(root: string): Promise<Env> {
+type Partial_<T> = { -readonly [K in keyof T]?: T[K] };
+
+/** Starts everything; what has started is recorded in `env` at once so a failure still stops it. */
+async function setUp(root: string, env: Partial_<Env>): Promise<Env> {
   const dirs = {
     redis: join(root, 'redis'),
     edge: join(root, 'edge'),
@@ -162,10 +167,13 @@ async function setUp(root: string): Promise<Env> {
   const wildcard = await makeKeyPair(dirs.certs, 'wildcard', `*.${PLATFORM}`);
 
   const redis = await startRedis(dirs.redis);
+  env.redis = redis;
   const client = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true });
+  env.client = client;
   await client.connect();
   const keys = new RedisKeys(PREFIX);
   const origin = await startOrigin();
+  env.origin = origin;
   await client.set(keys.cert(`*.${PLATFORM}`), certRecord(wildcard));
   await client.set(
     keys.tenant(TENANT),
@@ -182,6 +190,7 @@ async function setUp(root: string): Promise<Env> {
     workers: settings.workers,
     lruSize,
   });
+  env.edge = edge;
   const first = pairs[0] as KeyPair;
   const baseline = await startBaseline({
     dir: dirs.baseline,
@@ -191,6 +200,22 @@ async function setUp(root: string): Promise<Env> {
     edgeConfPath: edge.confPath,
     edgeHttpsPort: edge.config.listen.httpsPort,
   });
+  env.baseline = baseline;
+  const budgets: CpuBudget[] = [];
+  env.budgets = budgets;
+  if (settings.serverCores > 0) {
+    if (!CpuBudget.available())
+      throw new Error('no cgroup cpu controller: set BENCH_SERVER_CPU=0 (and maybe BENCH_PIN=1)');
+    const tag = `edge-bench-${process.pid}`;
+    const edgeBudget = await CpuBudget.create(`${tag}-edge`, settings.serverCores);
+    budgets.push(edgeBudget);
+    await edgeBudget.add(edge.process.pid as number);
+    await edgeBudget.add(redis.proc.pid as number);
+    const baseBudget = await CpuBudget.create(`${tag}-baseline`, settings.serverCores);
+    budgets.push(baseBudget);
+    await baseBudget.add(baseline.proc.pid as number);
+    log(`each server (the edge with its Redis; the baseline) is held to ${settings.serverCores} CPU`);
+  }
   if (settings.pin) {
     await pinTree(edge.process.pid as number, settings.serverCpus);
     await pinTree(baseline.proc.pid as number, settings.serverCpus);
@@ -199,7 +224,7 @@ async function setUp(root: string): Promise<Env> {
   }
   const hostsFile = join(root, 'hosts');
   await writeHostsFile(hostsFile, [TENANT_HOST, BASELINE_HOST]);
-  return { root, redis, client, origin, edge, baseline, pairs, hostsFile };
+  return { root, redis, client, origin, edge, baseline, pairs, hostsFile, budgets };
 }
 
 async function checkServing(env: Env): Promise<void> {
@@ -229,6 +254,7 @@ async function cachedRequests(env: Env): Promise<Figure> {
       url: urls[side],
       seconds,
       connections: settings.httpConnections,
+      threads: settings.httpThreads,
       pin: settings.pin,
       cpus: settings.clientCpus,
     });
@@ -288,10 +314,12 @@ async function handshakes(
     to,
     mode,
     concurrency: settings.handshakeConcurrency,
+    processes: settings.handshakeProcesses,
     durationMs,
     pin: settings.pin,
     cpus: settings.clientCpus,
   });
+  if (res.resumed > 0) throw new Error(`${side}: ${res.resumed} handshakes resumed a session`);
   if (res.errors > 0) {
     log(`${side}: ${res.errors} failed handshakes, e.g. ${res.firstErrors.join('; ')}`);
   }
@@ -390,6 +418,7 @@ async function tearDown(env: Partial<Env>): Promise<void> {
   env.client?.disconnect();
   await Promise.allSettled([env.edge?.process.stop(), env.baseline?.proc.stop(), env.redis?.proc.stop()]);
   await new Promise<void>((resolve) => (env.origin ? env.origin.server.close(() => resolve()) : resolve()));
+  for (const b of env.budgets ?? []) await b.remove();
 }
 
 function gitCommit(): string | undefined {
@@ -404,7 +433,7 @@ async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'edge-bench-'));
   // nginx's workers run as nobody and must read the docroot, cache and certificates under it.
   await chmod(root, 0o755);
-  let env: Partial<Env> = {};
+  const env: Partial_<Env> = {};
   let ok = false;
   const stop = async () => {
     await tearDown(env);
@@ -415,8 +444,7 @@ async function main(): Promise<void> {
   try {
     log(`settings: ${JSON.stringify(settings)}`);
     const loadBefore = loadavg();
-    env = await setUp(root);
-    const full = env as Env;
+    const full = await setUp(root, env);
     await checkServing(full);
     const cached = await cachedRequests(full);
     const { figures: hsFigures, loads } = await handshakeFigures(full);

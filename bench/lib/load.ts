@@ -47,13 +47,14 @@ export async function runWrk(opts: {
   readonly url: string;
   readonly seconds: number;
   readonly connections: number;
+  readonly threads: number;
   readonly pin: boolean;
   readonly cpus: string;
 }): Promise<WrkResult> {
   const wrk = [
     ...clientPrefix(opts.pin, opts.cpus),
     'wrk',
-    '-t1',
+    `-t${opts.threads}`,
     `-c${opts.connections}`,
     `-d${opts.seconds}s`,
     '--latency',
@@ -78,12 +79,13 @@ export async function runWrk(opts: {
 export interface HandshakeResult {
   readonly completed: number;
   readonly errors: number;
+  readonly resumed: number;
   readonly elapsedMs: number;
   readonly rate: number;
   readonly firstErrors: string[];
 }
 
-export async function runHandshakes(opts: {
+export interface HandshakeOptions {
   readonly port: number;
   readonly prefix: string;
   readonly suffix: string;
@@ -94,7 +96,9 @@ export async function runHandshakes(opts: {
   readonly durationMs: number;
   readonly pin: boolean;
   readonly cpus: string;
-}): Promise<HandshakeResult> {
+}
+
+async function runHandshakeClient(opts: HandshakeOptions): Promise<HandshakeResult> {
   const args = [
     ...clientPrefix(opts.pin, opts.cpus),
     process.execPath,
@@ -122,4 +126,31 @@ export async function runHandshakes(opts: {
   const { stdout } = await runCommand(command as string, rest);
   const last = stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(last) as HandshakeResult;
+}
+
+/**
+ * Runs `processes` handshake clients at once, each on its own share of [from, to), and adds
+ * them up; the rate is all completed handshakes over the longest client's elapsed time.
+ */
+export async function runHandshakes(
+  opts: HandshakeOptions & { readonly processes: number },
+): Promise<HandshakeResult> {
+  const span = opts.to - opts.from;
+  const n = Math.max(1, Math.min(opts.processes, span));
+  const parts = Array.from({ length: n }, (_, i) => ({
+    ...opts,
+    from: opts.from + Math.floor((span * i) / n),
+    to: opts.from + Math.floor((span * (i + 1)) / n),
+  }));
+  const results = await Promise.all(parts.map(runHandshakeClient));
+  const completed = results.reduce((a, r) => a + r.completed, 0);
+  const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
+  return {
+    completed,
+    errors: results.reduce((a, r) => a + r.errors, 0),
+    resumed: results.reduce((a, r) => a + r.resumed, 0),
+    elapsedMs,
+    rate: elapsedMs > 0 ? (completed * 1000) / elapsedMs : 0,
+    firstErrors: results.flatMap((r) => r.firstErrors).slice(0, 5),
+  };
 }

@@ -17,7 +17,12 @@ function flag(name: string, fallback: boolean): boolean {
 export interface BenchSettings {
   /** nginx worker_processes for both servers. */
   readonly workers: number;
-  /** Pin the servers (nginx, Redis) to CPU 0 and the load generators to CPU 1. */
+  /**
+   * CPU budget of each server in cores (a cgroup CFS quota); the load generators get the rest of
+   * the machine, so the server is the bottleneck. 0 turns the budget off.
+   */
+  readonly serverCores: number;
+  /** Instead of (or as well as) a budget: pin servers to serverCpus and load generators to clientCpus. */
   readonly pin: boolean;
   readonly serverCpus: string;
   readonly clientCpus: string;
@@ -26,9 +31,13 @@ export interface BenchSettings {
   /** Seconds per cached-requests round (wrk -d). */
   readonly httpSeconds: number;
   readonly httpConnections: number;
+  readonly httpThreads: number;
   /** Milliseconds per handshake round (cold rounds also stop when their names run out). */
   readonly handshakeMs: number;
+  /** Connections in flight per handshake client process. */
   readonly handshakeConcurrency: number;
+  /** Handshake client processes run side by side (Node is single-threaded). */
+  readonly handshakeProcesses: number;
   /** Names in the warm set (cycled over in the warm rounds; the LRU is sized to hold them). */
   readonly warmNames: number;
   /** Distinct ECDSA keys/certificates, shared by all the names. */
@@ -53,14 +62,17 @@ export function loadSettings(): BenchSettings {
   }
   return {
     workers,
-    pin: flag('BENCH_PIN', true),
+    serverCores: num('BENCH_SERVER_CPU', 0.5),
+    pin: flag('BENCH_PIN', false),
     serverCpus: process.env.BENCH_SERVER_CPUS ?? '0',
     clientCpus: process.env.BENCH_CLIENT_CPUS ?? '1',
     rounds: Math.max(1, num('BENCH_ROUNDS', 3)),
     httpSeconds: Math.max(1, num('BENCH_HTTP_SECONDS', 10)),
-    httpConnections: Math.max(1, num('BENCH_HTTP_CONNECTIONS', 50)),
+    httpConnections: Math.max(1, num('BENCH_HTTP_CONNECTIONS', 64)),
+    httpThreads: Math.max(1, num('BENCH_HTTP_THREADS', 2)),
     handshakeMs: Math.max(500, num('BENCH_HANDSHAKE_SECONDS', 8) * 1000),
     handshakeConcurrency: Math.max(1, num('BENCH_HANDSHAKE_CONCURRENCY', 32)),
+    handshakeProcesses: Math.max(1, num('BENCH_HANDSHAKE_PROCESSES', 2)),
     warmNames,
     distinctCerts: Math.max(1, num('BENCH_DISTINCT_CERTS', 8)),
     datasets,
