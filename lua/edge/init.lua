@@ -12,7 +12,10 @@ function _M.init(json)
     require "edge.cache_status"
     local engine = require("edge.config").get().tls.engine
     if engine == "native" then
-        require "edge.tls"
+        local tls = require "edge.tls"
+        if require("edge.config").get().tls.issuer_url then
+            tls.on_miss = require("edge.issuer").on_miss
+        end
     end
 end
 

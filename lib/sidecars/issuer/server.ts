@@ -8,7 +8,8 @@ import type { CertificateStatus } from './state.ts';
 /**
  * The issuer's HTTP API, bound to loopback: the edge in the same task is its only client.
  *
- *   POST /v1/certificates/<domain>  ask for a certificate; 202 at once, the order runs on
+ *   POST /v1/certificates/<domain>  ask for a certificate: 202 while the order runs on,
+ *                                   409 when refused (registry, backoff, budget), 200 when present
  *   GET  /v1/certificates/<domain>  the domain's certificate state
  *   GET  /v1/account                the account's JWK thumbprint (for acme.accountThumbprint)
  *   GET  /metrics                   Prometheus text; `edge_issuer_orders_total` counts orders
@@ -21,6 +22,9 @@ export interface ApiDeps {
   readonly log: Logger;
   readonly ready: () => boolean;
 }
+
+/** How long POST waits for a quick refusal before answering 202. */
+const EARLY_ANSWER_MS = 100;
 
 function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
   const text = type === 'application/json' ? JSON.stringify(body) : String(body);
@@ -64,11 +68,13 @@ async function handle(deps: ApiDeps, req: IncomingMessage, res: ServerResponse):
   if (req.method === 'GET') return send(res, 200, await deps.state(domain));
   if (req.method === 'POST') {
     if (!deps.ready()) return send(res, 503, { error: 'stopping' });
-    // The handshake does not wait for this answer's outcome: it polls Redis for the certificate.
-    deps.issuer.request(domain).then(
-      (outcome) => deps.log.debug({ domain, outcome }, 'request settled'),
-      (err) => deps.log.error({ domain, err }, 'request failed'),
-    );
+    // Refusals (registry, backoff) settle at once and are answered 409 so the handshake stops
+    // waiting; otherwise 202 and the handshake polls Redis while the order runs on.
+    const flight = deps.issuer.request(domain);
+    flight.catch((err) => deps.log.error({ domain, err }, 'request failed'));
+    const early = await Promise.race([flight, new Promise<undefined>((r) => setTimeout(r, EARLY_ANSWER_MS))]);
+    if (early?.status === 'refused' || early?.status === 'failed') return send(res, 409, early);
+    if (early?.status === 'present' || early?.status === 'issued') return send(res, 200, early);
     return send(res, 202, { status: 'accepted' });
   }
   return send(res, 405, { error: 'method not allowed' });
