@@ -1,0 +1,105 @@
+import type { EdgeEvent } from '../../core/events/schema.ts';
+import type { Store } from '../../core/store/store.ts';
+import type { Replica, Write } from '../listener-runtime/replica.ts';
+import type { PurgePayload } from './edge-control.ts';
+
+export class NotYetInStoreError extends Error {
+  override name = 'NotYetInStoreError';
+}
+
+export interface Purger {
+  purge(p: PurgePayload): Promise<unknown>;
+}
+
+export type ApplyResult = 'applied' | 'stale';
+
+/**
+ * Applies one event to the task's Redis. Idempotent and order-free: every write carries the
+ * entity's version and the replica keeps only the newest (a removal beats an upsert of the same
+ * version), so duplicates and late arrivals change nothing.
+ */
+export class Applier {
+  constructor(
+    private readonly replica: Replica,
+    private readonly store: Store,
+    private readonly edge: Purger,
+  ) {}
+
+  async apply(event: EdgeEvent): Promise<ApplyResult> {
+    const keys = this.replica.keys;
+    const v = event.version;
+    switch (event.type) {
+      case 'tenant.upserted': {
+        const { id, origin } = event.payload;
+        return this.write({
+          op: 'set',
+          entity: `tenant:${id}`,
+          version: v,
+          key: keys.tenant(id),
+          value: JSON.stringify({ id, origin, version: v }),
+        });
+      }
+      case 'tenant.removed':
+        return this.write({
+          op: 'del',
+          entity: `tenant:${event.payload.id}`,
+          version: v,
+          key: keys.tenant(event.payload.id),
+        });
+      case 'domain.upserted': {
+        const { domain, tenant } = event.payload;
+        return this.write({
+          op: 'set',
+          entity: `domain:${domain}`,
+          version: v,
+          key: keys.domain(domain),
+          value: JSON.stringify({ domain, tenant, version: v }),
+        });
+      }
+      case 'domain.removed':
+        return this.write({
+          op: 'del',
+          entity: `domain:${event.payload.domain}`,
+          version: v,
+          key: keys.domain(event.payload.domain),
+        });
+      case 'cert.revoked':
+        return this.write({
+          op: 'del',
+          entity: `cert:${event.payload.domain}`,
+          version: v,
+          key: keys.cert(event.payload.domain),
+        });
+      case 'cert.issued':
+        return this.certIssued(event.payload.domain, v);
+      case 'cache.purge':
+        await this.edge.purge(event.payload);
+        return 'applied';
+    }
+  }
+
+  private async certIssued(domain: string, version: number): Promise<ApplyResult> {
+    const entity = `cert:${domain}`;
+    const known = await this.replica.known(entity);
+    // Already have it (or newer): no store read, no key decryption.
+    if (known && known.version >= version) return 'stale';
+    const stored = await this.store.getCert(domain);
+    if (!stored || stored.version < version) {
+      // The global table has not replicated it to this region yet: retried by the bus.
+      throw new NotYetInStoreError(`certificate ${domain} v${version} is not in the store yet`);
+    }
+    const key = this.replica.keys.cert(domain);
+    if (stored.state === 'revoked') return this.write({ op: 'del', entity, version: stored.version, key });
+    return this.write({
+      op: 'set',
+      entity,
+      version: stored.version,
+      key,
+      value: JSON.stringify(stored.record),
+    });
+  }
+
+  private async write(w: Write): Promise<ApplyResult> {
+    return (await this.replica.apply(w)) ? 'applied' : 'stale';
+  }
+}
