@@ -23,6 +23,7 @@ import { CERT_NAMES, certRecord, type KeyPair, loadCertificates, makeKeyPair } f
 import { CpuBudget } from './lib/cgroup.ts';
 import { cpuSeconds, pinTree, processTree } from './lib/cpu.ts';
 import { type HandshakeResult, runHandshakes, runWrk, writeHostsFile } from './lib/load.ts';
+import { profileDuring } from './lib/profile.ts';
 import { type Figure, formatTable, type Sample } from './lib/report.ts';
 import {
   type Baseline,
@@ -109,6 +110,19 @@ async function measured<T extends { rate: number; ops: number; elapsedMs: number
     errors: r.errors,
     serverCpuSeconds: after - before,
   };
+}
+
+/** BENCH_PERF=1: one extra, unmeasured run of each side under perf. */
+async function profiled(
+  env: Env,
+  id: string,
+  side: 'edge' | 'baseline',
+  fn: () => Promise<unknown>,
+): Promise<void> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const out = join(RESULTS_DIR, `perf-${id}-${side}`);
+  await profileDuring(serverPids(env, side), out, fn);
+  log(`profile written to ${out}.txt`);
 }
 
 function figure(
@@ -285,6 +299,11 @@ async function cachedRequests(env: Env): Promise<Figure> {
       `cached 1 KB round ${r + 1}/${settings.rounds}: baseline ${round(baseline.rate)} req/s, edge ${round(edge.rate)} req/s`,
     );
   }
+  if (settings.perf) {
+    for (const side of ['baseline', 'edge'] as const) {
+      await profiled(env, 'https_cached_1k_rps', side, () => wrk(side, settings.httpSeconds));
+    }
+  }
   return figure(
     'https_cached_1k_rps',
     'cached 1 KB HTTPS req/s (keep-alive)',
@@ -353,7 +372,7 @@ async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: R
     );
     // Cold names are never used before, by either server or by the warm set.
     let coldCursor = Math.max(loaded, settings.warmNames);
-    const coldPerRound = Math.floor((count - coldCursor) / settings.rounds);
+    const coldPerRound = Math.floor((count - coldCursor) / (settings.rounds + (settings.perf ? 1 : 0)));
     loaded = count;
 
     const label = count >= 1000 ? `${round(count / 1000)}k` : String(count);
@@ -391,6 +410,21 @@ async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: R
       log(
         `${label} certs round ${r + 1}/${settings.rounds}: warm baseline ${round(wb.rate)}/s edge ${round(we.rate)}/s; cold baseline ${round(cb.rate)}/s edge ${round(ce.rate)}/s (${ce.ops} names)`,
       );
+    }
+    if (settings.perf) {
+      for (const side of ['baseline', 'edge'] as const) {
+        if (side === 'edge') await warmUp(env);
+        await profiled(env, `handshakes_${label}_warm`, side, () =>
+          handshakes(env, side, 0, settings.warmNames, 'cycle', settings.handshakeMs),
+        );
+      }
+      const from = coldCursor;
+      const to = coldCursor + coldPerRound;
+      for (const side of ['baseline', 'edge'] as const) {
+        await profiled(env, `handshakes_${label}_cold`, side, () =>
+          handshakes(env, side, from, to, 'once', settings.handshakeMs),
+        );
+      }
     }
     figures.push(
       figure(

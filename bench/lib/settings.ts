@@ -45,6 +45,8 @@ export interface BenchSettings {
   /** Certificate counts to load into Redis, in increasing order. */
   readonly datasets: readonly number[];
   readonly keepDir: boolean;
+  /** Profile one extra, unmeasured round of each side with perf (bench/results/perf-*.txt). */
+  readonly perf: boolean;
 }
 
 export function loadSettings(): BenchSettings {
@@ -77,5 +79,6 @@ export function loadSettings(): BenchSettings {
     distinctCerts: Math.max(1, num('BENCH_DISTINCT_CERTS', 8)),
     datasets,
     keepDir: flag('BENCH_KEEP', false),
+    perf: flag('BENCH_PERF', false),
   };
 }
