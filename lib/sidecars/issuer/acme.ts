@@ -116,19 +116,23 @@ export class AcmeCa {
     return this.config.name;
   }
 
+  /** Finds the account for our key, creating it on first use (every task shares it). */
   private ensureAccount(): Promise<void> {
-    this.account ??= this.client
-      .createAccount({
-        termsOfServiceAgreed: true,
-        ...(this.opts.email ? { contact: [`mailto:${this.opts.email}`] } : {}),
-      })
-      .then(
-        () => undefined,
-        (err) => {
-          this.account = undefined;
-          throw err;
-        },
-      );
+    this.account ??= (async () => {
+      try {
+        // An existing account answers 200; acme-client then fetches it with POST-as-GET.
+        await this.client.createAccount({ onlyReturnExisting: true });
+      } catch (err) {
+        if (err instanceof TransportRateLimit || err instanceof TransportFailure) throw err;
+        await this.client.createAccount({
+          termsOfServiceAgreed: true,
+          ...(this.opts.email ? { contact: [`mailto:${this.opts.email}`] } : {}),
+        });
+      }
+    })().catch((err) => {
+      this.account = undefined;
+      throw err;
+    });
     return this.account;
   }
 

@@ -72,7 +72,10 @@ async function handle(deps: ApiDeps, req: IncomingMessage, res: ServerResponse):
     // waiting; otherwise 202 and the handshake polls Redis while the order runs on.
     const flight = deps.issuer.request(domain);
     flight.catch((err) => deps.log.error({ domain, err }, 'request failed'));
-    const early = await Promise.race([flight, new Promise<undefined>((r) => setTimeout(r, EARLY_ANSWER_MS))]);
+    const early = await Promise.race([
+      flight,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), EARLY_ANSWER_MS)),
+    ]);
     if (early?.status === 'refused' || early?.status === 'failed') return send(res, 409, early);
     if (early?.status === 'present' || early?.status === 'issued') return send(res, 200, early);
     return send(res, 202, { status: 'accepted' });
