@@ -1,0 +1,71 @@
+import { makeEvent } from '../events/codec.ts';
+import type { EventOf } from '../events/schema.ts';
+import type { Origin } from '../store/items.ts';
+import { purgeField } from '../store/purge-fields.ts';
+import type { Store } from '../store/store.ts';
+import type { EventPublisher } from './port.ts';
+
+type PurgeRequest = DistributiveOmit<EventOf<'cache.purge'>['payload'], 'generation'>;
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * Changes that every task must see: written to the store first (so a task that bootstraps later
+ * has them), then published. This is what the control plane calls; a backend that publishes the
+ * documented events itself must write the table the same way.
+ */
+export class Announcer {
+  private lastGeneration = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly publisher: EventPublisher,
+  ) {}
+
+  async upsertTenant(id: string, origin: Origin): Promise<number> {
+    const version = await this.store.nextVersion(`tenant:${id}`);
+    await this.store.putTenant(id, origin, version);
+    await this.publisher.publish(makeEvent('tenant.upserted', version, { id, origin: origin as never }));
+    return version;
+  }
+
+  async removeTenant(id: string): Promise<number> {
+    const version = await this.store.nextVersion(`tenant:${id}`);
+    await this.store.removeTenant(id, version);
+    await this.publisher.publish(makeEvent('tenant.removed', version, { id }));
+    return version;
+  }
+
+  async upsertDomain(domain: string, tenant: string): Promise<number> {
+    const version = await this.store.nextVersion(`domain:${domain}`);
+    await this.store.putDomain(domain, tenant, version);
+    await this.publisher.publish(makeEvent('domain.upserted', version, { domain, tenant }));
+    return version;
+  }
+
+  async removeDomain(domain: string): Promise<number> {
+    const version = await this.store.nextVersion(`domain:${domain}`);
+    await this.store.removeDomain(domain, version);
+    await this.publisher.publish(makeEvent('domain.removed', version, { domain }));
+    return version;
+  }
+
+  /** Revokes the stored certificate (its version is its expiry) and tells every task to drop it. */
+  async revokeCert(domain: string, reason?: string): Promise<number | undefined> {
+    const stored = await this.store.getCert(domain);
+    if (!stored) return undefined;
+    await this.store.revokeCert(domain, stored.version);
+    await this.publisher.publish(makeEvent('cert.revoked', stored.version, { domain, reason }));
+    return stored.version;
+  }
+
+  /** A purge everywhere; the generation (ms, strictly increasing here) makes every replay a no-op. */
+  async purge(request: PurgeRequest): Promise<number> {
+    const generation = Math.max(Date.now(), this.lastGeneration + 1);
+    this.lastGeneration = generation;
+    const payload = { ...request, generation } as EventOf<'cache.purge'>['payload'];
+    const event = makeEvent('cache.purge', generation, payload);
+    await this.store.recordPurge(payload.tenant, purgeField(event.payload), generation);
+    await this.publisher.publish(event);
+    return generation;
+  }
+}

@@ -1,0 +1,240 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EdgeConfigInput } from '../config/edge-config.ts';
+import { ensureTable } from '../core/table.ts';
+import { type Dynalite, startDynalite } from './dynalite.ts';
+import { type LocalEdge, startEdge } from './edge-server.ts';
+import { freePort } from './ports.ts';
+import { ManagedProcess } from './process.ts';
+import { startRedisServer } from './redis-server.ts';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+export interface RegionSpec {
+  readonly name: string;
+  /** A loopback address of its own (127.0.0.2, .3, ...): every region uses the same ports. */
+  readonly address: string;
+}
+
+export const DEFAULT_REGIONS: readonly RegionSpec[] = [
+  { name: 'region-a', address: '127.0.0.2' },
+  { name: 'region-b', address: '127.0.0.3' },
+  { name: 'region-c', address: '127.0.0.4' },
+];
+
+export interface RegionPorts {
+  readonly http: number;
+  readonly https: number;
+  readonly control: number;
+  readonly redis: number;
+  readonly sqsListenerHealth: number;
+  readonly redisListenerHealth: number;
+}
+
+export interface LocalRegionsOptions {
+  readonly dir: string;
+  readonly regions?: readonly RegionSpec[];
+  readonly platformDomain?: string;
+  /** Same in every region; free ports by default. */
+  readonly ports?: Partial<RegionPorts>;
+  readonly dynalitePort?: number;
+  readonly busRedisPort?: number;
+  readonly tableName?: string;
+  readonly redisPrefix?: string;
+  /** Extra edge config for every region (cache TTLs, log level, ...). */
+  readonly edge?: Partial<Omit<EdgeConfigInput, 'paths' | 'platformDomain' | 'listen' | 'redis' | 'region'>>;
+  readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export interface LocalRegion {
+  readonly spec: RegionSpec;
+  readonly dir: string;
+  readonly edge: LocalEdge;
+  readonly redis: ManagedProcess;
+  readonly sqsListener: ManagedProcess;
+  readonly redisListener: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Several "regions" side by side on loopback, each with its own nginx (the Lua edge), Redis,
+ * sqs-listener and redis-listener; dynalite and the Redis bus are shared. One call starts them all.
+ */
+export class LocalRegions {
+  readonly regions: LocalRegion[] = [];
+  readonly controlToken = randomBytes(24).toString('hex');
+  readonly tableName: string;
+  readonly redisPrefix: string;
+  readonly platformDomain: string;
+  readonly keyFile: string;
+
+  private constructor(
+    readonly opts: LocalRegionsOptions,
+    readonly ports: RegionPorts,
+    readonly dynalite: Dynalite,
+    readonly busRedis: ManagedProcess,
+    readonly busRedisPort: number,
+  ) {
+    this.tableName = opts.tableName ?? 'edge-local';
+    this.redisPrefix = opts.redisPrefix ?? 'edge';
+    this.platformDomain = opts.platformDomain ?? 'platform.test';
+    this.keyFile = join(opts.dir, 'local-master.key');
+  }
+
+  static async start(opts: LocalRegionsOptions): Promise<LocalRegions> {
+    await mkdir(opts.dir, { recursive: true });
+    const specs = opts.regions ?? DEFAULT_REGIONS;
+    const first = specs[0]?.address ?? '127.0.0.2';
+    const ports: RegionPorts = {
+      http: opts.ports?.http ?? (await freePort(first)),
+      https: opts.ports?.https ?? (await freePort(first)),
+      control: opts.ports?.control ?? (await freePort(first)),
+      redis: opts.ports?.redis ?? (await freePort(first)),
+      sqsListenerHealth: opts.ports?.sqsListenerHealth ?? (await freePort(first)),
+      redisListenerHealth: opts.ports?.redisListenerHealth ?? (await freePort(first)),
+    };
+    const dynalite = await startDynalite({ port: opts.dynalitePort ?? (await freePort()), dir: opts.dir });
+    const busRedisPort = opts.busRedisPort ?? (await freePort());
+    let busRedis: ManagedProcess;
+    try {
+      busRedis = await startRedisServer({ port: busRedisPort, dir: opts.dir });
+    } catch (err) {
+      await dynalite.process.stop();
+      throw err;
+    }
+    const all = new LocalRegions(opts, ports, dynalite, busRedis, busRedisPort);
+    try {
+      const client = dynalite.client();
+      await ensureTable(client, all.tableName);
+      client.destroy();
+      for (const spec of specs) await all.startRegion(spec);
+    } catch (err) {
+      await all.stop();
+      throw err;
+    }
+    return all;
+  }
+
+  region(name: string): LocalRegion {
+    const r = this.regions.find((x) => x.spec.name === name);
+    if (!r) throw new Error(`no local region named "${name}"`);
+    return r;
+  }
+
+  /** The environment both sidecars of a region read (see lib/sidecars/listener-runtime/config.ts). */
+  sidecarEnv(spec: RegionSpec): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      REGION: spec.name,
+      TASK_ID: `${spec.name}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      LOG_LEVEL: this.opts.logLevel ?? 'info',
+      REDIS_HOST: spec.address,
+      REDIS_PORT: String(this.ports.redis),
+      REDIS_PREFIX: this.redisPrefix,
+      TABLE_NAME: this.tableName,
+      DYNAMODB_ENDPOINT: this.dynalite.endpoint,
+      KEY_SOURCE: 'file',
+      LOCAL_KEY_FILE: this.keyFile,
+      BUS: 'redis',
+      BUS_REDIS_URL: `redis://127.0.0.1:${this.busRedisPort}`,
+      HEALTH_HOST: spec.address,
+      EDGE_CONTROL_URL: `http://${spec.address}:${this.ports.control}`,
+      EDGE_CONTROL_TOKEN: this.controlToken,
+      SQS_LISTENER_HEALTH_PORT: String(this.ports.sqsListenerHealth),
+      REDIS_LISTENER_HEALTH_PORT: String(this.ports.redisListenerHealth),
+    };
+  }
+
+  /** Starts one region (also used to add a fresh task later): Redis, edge, then the sidecars. */
+  async startRegion(spec: RegionSpec): Promise<LocalRegion> {
+    const dir = join(this.opts.dir, spec.name);
+    await mkdir(dir, { recursive: true });
+    const started: ManagedProcess[] = [];
+    try {
+      const redis = await startRedisServer({ port: this.ports.redis, host: spec.address, dir });
+      started.push(redis);
+      const edge = await startEdge({
+        dir,
+        controlToken: this.controlToken,
+        config: {
+          ...this.opts.edge,
+          region: spec.name,
+          platformDomain: this.platformDomain,
+          listen: {
+            address: spec.address,
+            controlAddress: spec.address,
+            httpPort: this.ports.http,
+            httpsPort: this.ports.https,
+            controlPort: this.ports.control,
+          },
+          redis: { host: spec.address, port: this.ports.redis, prefix: this.redisPrefix },
+          nginx: { workerProcesses: 1, ...this.opts.edge?.nginx },
+        },
+      });
+      started.push(edge.process);
+      const env = this.sidecarEnv(spec);
+      const sidecar = (name: string, bin: string, healthPort: number) =>
+        ManagedProcess.start({
+          name: `${name}:${spec.name}`,
+          command: process.execPath,
+          args: ['--import', 'tsx', join(ROOT, bin)],
+          cwd: ROOT,
+          env,
+          logFile: join(dir, `${name}.log`),
+          readyTimeoutMs: 90_000,
+          ready: async () => (await getStatus(spec.address, healthPort, '/readyz')) === 200,
+        });
+      // Both at once: startup is mostly TypeScript loading.
+      const [sqsListener, redisListener] = await Promise.all([
+        sidecar('sqs-listener', 'bin/sqs-listener.ts', this.ports.sqsListenerHealth).then((p) => {
+          started.push(p);
+          return p;
+        }),
+        sidecar('redis-listener', 'bin/redis-listener.ts', this.ports.redisListenerHealth).then((p) => {
+          started.push(p);
+          return p;
+        }),
+      ]);
+      const region: LocalRegion = {
+        spec,
+        dir,
+        edge,
+        redis,
+        sqsListener,
+        redisListener,
+        stop: async () => {
+          await Promise.all([sqsListener.stop(), redisListener.stop()]);
+          await edge.process.stop();
+          await redis.stop();
+          this.regions.splice(this.regions.indexOf(region), 1);
+        },
+      };
+      this.regions.push(region);
+      return region;
+    } catch (err) {
+      await Promise.all(started.reverse().map((p) => p.stop().catch(() => {})));
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.regions].map((r) => r.stop().catch(() => {})));
+    await this.busRedis.stop().catch(() => {});
+    await this.dynalite.process.stop().catch(() => {});
+  }
+}
+
+function getStatus(host: string, port: number, path: string): Promise<number> {
+  return new Promise((resolveStatus, reject) => {
+    const req = request({ host, port, path, timeout: 1000 }, (res) => {
+      res.resume();
+      resolveStatus(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
