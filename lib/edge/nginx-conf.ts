@@ -92,6 +92,13 @@ function view(config: EdgeConfig) {
     resolvers: routing.resolvers.join(' '),
     resolverValidSeconds: routing.resolverValidSeconds,
     sessionTimeoutSeconds: tls.sessionTimeoutSeconds,
+    // The TLS engine seam: exactly one of these sections renders.
+    nativeTls: tls.engine === 'native',
+    autoSsl: tls.engine === 'auto-ssl',
+    autoSslDir: `${paths.runDir}/auto-ssl`,
+    redisHost: config.redis.host,
+    redisPort: config.redis.port,
+    redisPrefix: config.redis.prefix,
     luaConfigJson: luaJson,
   };
 }
