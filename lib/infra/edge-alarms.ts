@@ -1,0 +1,159 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface EdgeAlarmsProps {
+  readonly region: string;
+  readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  readonly httpsTargetGroup: elbv2.NetworkTargetGroup;
+  readonly service: ecs.FargateService;
+  readonly deadLetterQueue: sqs.IQueue;
+  /** The `edge` container's log group: JSON access log on stdout, JSON events in the error log. */
+  readonly edgeLogGroup: logs.ILogGroup;
+  readonly connectionsPerTask: cloudwatch.IMetric;
+  /** Namespace of the log-derived metrics. Default: `Edge`. */
+  readonly metricNamespace?: string;
+  /** Fallback certificates served per 5 minutes before alarming. Default: 100. */
+  readonly fallbackCertificateThreshold?: number;
+  /** Share of 5xx responses (percent) over 5 minutes before alarming. Default: 5. */
+  readonly serverErrorPercentThreshold?: number;
+}
+
+/**
+ * One region's alarms and dashboard. The NLB passes TCP through, so HTTP status and certificate
+ * outcomes come from the edge's own logs through metric filters.
+ */
+export class EdgeAlarms extends Construct {
+  readonly alarms: Record<
+    'unhealthyTargets' | 'deadLetters' | 'fallbackCertificates' | 'serverErrors',
+    cloudwatch.Alarm
+  >;
+  readonly dashboard: cloudwatch.Dashboard;
+
+  private readonly metricNamespace: string;
+
+  constructor(scope: Construct, id: string, props: EdgeAlarmsProps) {
+    super(scope, id);
+    this.metricNamespace = props.metricNamespace ?? 'Edge';
+    const fiveMinutes = Duration.minutes(5);
+
+    const requests = this.logMetric(props.edgeLogGroup, 'Requests', logs.FilterPattern.exists('$.status'));
+    const serverErrors = this.logMetric(
+      props.edgeLogGroup,
+      'ServerErrors',
+      logs.FilterPattern.numberValue('$.status', '>=', 500),
+    );
+    // The TLS code logs {"event":"cert_fallback",...} when a name with no certificate gets the fallback.
+    const fallbacks = this.logMetric(
+      props.edgeLogGroup,
+      'FallbackCertificates',
+      logs.FilterPattern.literal('"cert_fallback"'),
+    );
+
+    const unhealthy = props.httpsTargetGroup.metrics.unHealthyHostCount({
+      statistic: 'Maximum',
+      period: Duration.minutes(1),
+    });
+    const healthy = props.httpsTargetGroup.metrics.healthyHostCount({
+      statistic: 'Minimum',
+      period: Duration.minutes(1),
+    });
+    const dlqDepth = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      statistic: 'Maximum',
+      period: fiveMinutes,
+    });
+    const errorRate = new cloudwatch.MathExpression({
+      expression: '100 * errors / IF(requests > 0, requests, 1)',
+      usingMetrics: {
+        errors: serverErrors.with({ period: fiveMinutes }),
+        requests: requests.with({ period: fiveMinutes }),
+      },
+      label: '5xx %',
+      period: fiveMinutes,
+    });
+
+    this.alarms = {
+      unhealthyTargets: unhealthy.createAlarm(this, 'UnhealthyTargets', {
+        alarmDescription: `${props.region}: edge tasks failing the NLB health check`,
+        threshold: 1,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      deadLetters: dlqDepth.createAlarm(this, 'DeadLetters', {
+        alarmDescription: `${props.region}: events in the dead-letter queue`,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      fallbackCertificates: fallbacks
+        .with({ period: fiveMinutes, statistic: 'Sum' })
+        .createAlarm(this, 'FallbackCertificates', {
+          alarmDescription: `${props.region}: handshakes answered with the fallback certificate`,
+          threshold: props.fallbackCertificateThreshold ?? 100,
+          evaluationPeriods: 2,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      serverErrors: errorRate.createAlarm(this, 'ServerErrors', {
+        alarmDescription: `${props.region}: share of 5xx responses`,
+        threshold: props.serverErrorPercentThreshold ?? 5,
+        evaluationPeriods: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    };
+
+    const nlb = props.loadBalancer.metrics;
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Connections',
+            left: [nlb.activeFlowCount(), nlb.newFlowCount()],
+            right: [props.connectionsPerTask],
+          }),
+          new cloudwatch.GraphWidget({ title: 'Bytes', left: [nlb.processedBytes()] }),
+          new cloudwatch.GraphWidget({ title: 'Targets', left: [healthy, unhealthy] }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Service',
+            left: [props.service.metricCpuUtilization(), props.service.metricMemoryUtilization()],
+          }),
+          new cloudwatch.GraphWidget({ title: 'Requests and 5xx %', left: [requests], right: [errorRate] }),
+          new cloudwatch.GraphWidget({
+            title: 'Fallback certificates and dead letters',
+            left: [fallbacks],
+            right: [dlqDepth],
+          }),
+        ],
+        [
+          new cloudwatch.AlarmStatusWidget({
+            title: 'Alarms',
+            alarms: Object.values(this.alarms),
+            width: 24,
+          }),
+        ],
+      ],
+    });
+  }
+
+  private logMetric(logGroup: logs.ILogGroup, metricName: string, filterPattern: logs.IFilterPattern) {
+    const filter = new logs.MetricFilter(this, `${metricName}Filter`, {
+      logGroup,
+      filterPattern,
+      metricNamespace: this.metricNamespace,
+      metricName,
+      metricValue: '1',
+    });
+    return filter.metric({ statistic: 'Sum', period: Duration.minutes(1), dimensionsMap: {} });
+  }
+}

@@ -1,0 +1,71 @@
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { type DeploymentConfig, deploymentNames } from '../config/deployment-config.ts';
+import { EventBus } from './event-bus.ts';
+import { acknowledge } from './nag.ts';
+import { OriginBucket } from './origin-bucket.ts';
+import { StateTable } from './state-table.ts';
+
+export interface GlobalStackProps extends StackProps {
+  readonly config: DeploymentConfig;
+}
+
+/**
+ * What the whole deployment shares, in the home region: the event topic and its key, the state
+ * table (replicated to every edge region), the ACME account key (replicated too, so each task
+ * reads it in its own region), the platform wildcard record and, optionally, the origin bucket.
+ * The regional stacks find these by their fixed names; nothing is exported across regions.
+ */
+export class GlobalStack extends Stack {
+  readonly bus: EventBus;
+  readonly table: StateTable;
+  readonly acmeAccountKey: secretsmanager.Secret;
+  readonly originBucket?: OriginBucket;
+
+  constructor(scope: Construct, id: string, props: GlobalStackProps) {
+    super(scope, id, props);
+    const c = props.config;
+    if (props.env?.region !== c.homeRegion) {
+      throw new Error(
+        `the global stack must be pinned to the home region ${c.homeRegion}, got ${props.env?.region}`,
+      );
+    }
+    const names = deploymentNames(c);
+    const replicaRegions = c.regions.map((r) => r.region).filter((r) => r !== c.homeRegion);
+
+    this.bus = new EventBus(this, 'Bus', { topicName: names.topic, keyAlias: names.topicKeyAlias });
+    this.table = new StateTable(this, 'State', { tableName: names.table, replicaRegions });
+
+    this.acmeAccountKey = new secretsmanager.Secret(this, 'AcmeAccountKey', {
+      secretName: names.acmeAccountSecret,
+      description:
+        'ACME account private key (PEM) shared by every task; store it once with the command in docs/infrastructure.md',
+      replicaRegions: replicaRegions.map((region) => ({ region })),
+    });
+    acknowledge(this.acmeAccountKey, [
+      {
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'An ACME account key is rotated by an ACME key-change request, not by replacing the secret; automatic rotation would orphan the account and its authorizations.',
+      },
+    ]);
+
+    if (c.originBucket.enabled) {
+      this.originBucket = new OriginBucket(this, 'Origin', { websiteHosting: c.originBucket.websiteHosting });
+    }
+
+    // Every tenant subdomain follows the geolocation answer of the edge hostname.
+    const zone = route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', {
+      hostedZoneId: c.hostedZone.id,
+      zoneName: c.hostedZone.name,
+    });
+    new route53.CnameRecord(this, 'PlatformWildcard', {
+      zone,
+      recordName: `*.${c.platformDomain}`,
+      domainName: names.edgeHostname,
+      ttl: Duration.minutes(5),
+    });
+  }
+}
