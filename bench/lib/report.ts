@@ -31,12 +31,30 @@ export interface Figure {
   readonly edgeCounters: Record<string, number>;
 }
 
+function pct(x: number): string {
+  return Number.isFinite(x) ? `${Math.round(x * 100)}%` : '-';
+}
+
 function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);
 }
 
-export function formatTable(figures: readonly Figure[]): string {
-  const header = ['figure', 'edge', 'baseline', 'ratio', 'target', 'result', 'cpu µs/op e|b', 'busy e|b'];
+/** Share of the CPU budget a server used; below ~0.9 the load generator, not the server, was the limit. */
+export function saturation(busy: number, budgetCores: number): number {
+  return budgetCores > 0 ? busy / budgetCores : Number.NaN;
+}
+
+export function formatTable(figures: readonly Figure[], budgetCores: number): string {
+  const header = [
+    'figure',
+    'edge',
+    'baseline',
+    'ratio',
+    'target',
+    'result',
+    'cpu µs/op e|b',
+    'budget used e|b',
+  ];
   const rows = figures.map((f) => [
     f.label,
     `${round(f.edge)} ${f.unit}`,
@@ -45,7 +63,9 @@ export function formatTable(figures: readonly Figure[]): string {
     `≥ ${f.target.toFixed(2)}`,
     f.pass ? 'PASS' : 'FAIL',
     `${round(f.edgeCpuUsPerOp)} | ${round(f.baselineCpuUsPerOp)}`,
-    `${f.edgeBusy.toFixed(2)} | ${f.baselineBusy.toFixed(2)}`,
+    budgetCores > 0
+      ? `${pct(saturation(f.edgeBusy, budgetCores))} | ${pct(saturation(f.baselineBusy, budgetCores))}`
+      : `${f.edgeBusy.toFixed(2)} | ${f.baselineBusy.toFixed(2)} cores`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => pad(c, widths[i] ?? 0, i >= 1 && i <= 3)).join('  ');

@@ -47,6 +47,8 @@ export interface BenchSettings {
   readonly keepDir: boolean;
   /** Profile one extra, unmeasured round of each side with perf (bench/results/perf-*.txt). */
   readonly perf: boolean;
+  /** Time each Lua step of the hot paths in isolation (bench/lib/costs.ts). */
+  readonly costs: boolean;
 }
 
 export function loadSettings(): BenchSettings {
@@ -64,7 +66,7 @@ export function loadSettings(): BenchSettings {
   }
   return {
     workers,
-    serverCores: num('BENCH_SERVER_CPU', 0.5),
+    serverCores: num('BENCH_SERVER_CPU', 0.3),
     pin: flag('BENCH_PIN', false),
     serverCpus: process.env.BENCH_SERVER_CPUS ?? '0',
     clientCpus: process.env.BENCH_CLIENT_CPUS ?? '1',
@@ -80,5 +82,6 @@ export function loadSettings(): BenchSettings {
     datasets,
     keepDir: flag('BENCH_KEEP', false),
     perf: flag('BENCH_PERF', false),
+    costs: flag('BENCH_COSTS', true),
   };
 }
