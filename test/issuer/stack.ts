@@ -16,6 +16,9 @@ import { type IssuerService, startIssuerService } from '../../lib/sidecars/issue
 import { type EdgeStack, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
 import type { TestBed } from '../harness/testbed.ts';
 
+/** What the stack needs of a TestBed (bench/ passes a plain object). */
+export type Bed = Pick<TestBed, 'dir' | 'track' | 'onStop'>;
+
 export const TABLE = 'edge-test';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -51,7 +54,7 @@ function merge<T>(base: T, extra: unknown): T {
  * hook on, and one issuer service in this process. Pebble validates HTTP-01 on the edge's port.
  */
 export async function startIssuerStack(
-  bed: TestBed,
+  bed: Bed,
   opts: {
     edge?: Partial<Omit<EdgeConfigInput, 'paths' | 'platformDomain'>>;
     issuer?: DeepPartial<IssuerConfigInput>;
@@ -72,7 +75,7 @@ export async function startIssuerStack(
   bed.track(pebble.pebble);
 
   const { tls, acme, listen, ...rest } = opts.edge ?? {};
-  const edge = await startEdgeStack(bed, {
+  const edge = await startEdgeStack(bed as TestBed, {
     ...rest,
     listen: { httpPort, ...listen },
     tls: {
@@ -143,7 +146,7 @@ export async function startIssuerStack(
 }
 
 /** A Redis client for another issuer's Redis (seeding its registry). */
-export function redisAt(bed: TestBed, port: number): { redis: Redis; keys: RedisKeys } {
+export function redisAt(bed: Bed, port: number): { redis: Redis; keys: RedisKeys } {
   const redis = new Redis({ port, maxRetriesPerRequest: 1 });
   redis.on('error', () => {});
   bed.onStop(() => redis.disconnect());

@@ -48,7 +48,7 @@ export function ariCertId(certPem: string): string {
   if (!tbs) throw new Error('certificate has no TBSCertificate');
   const fields = children(der, tbs);
   const serial = fields[0]?.tag === 0xa0 ? fields[1] : fields[0];
-  if (!serial || serial.tag !== 0x02) throw new Error('certificate serial not found');
+  if (serial?.tag !== 0x02) throw new Error('certificate serial not found');
   const extsWrapper = fields.find((f) => f.tag === 0xa3);
   let keyId: Buffer | undefined;
   if (extsWrapper) {
@@ -58,7 +58,7 @@ export function ariCertId(certPem: string): string {
       const oid = parts[0];
       if (!oid || !der.subarray(oid.start, oid.end).equals(AKI_OID)) continue;
       const value = parts[parts.length - 1];
-      if (!value || value.tag !== 0x04) break;
+      if (value?.tag !== 0x04) break;
       const aki = readTlv(der, value.start);
       const id = children(der, aki).find((c) => c.tag === 0x80);
       if (id) keyId = der.subarray(id.start, id.end);
