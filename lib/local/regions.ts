@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,8 @@ export class LocalRegions {
 
   static async start(opts: LocalRegionsOptions): Promise<LocalRegions> {
     await mkdir(opts.dir, { recursive: true });
+    // nginx's workers run as nobody when started as root: they must reach each region's cache.
+    await chmod(opts.dir, 0o755);
     const specs = opts.regions ?? DEFAULT_REGIONS;
     const first = specs[0]?.address ?? '127.0.0.2';
     const ports: RegionPorts = {
