@@ -190,6 +190,12 @@ export const deploymentConfigSchema = z
           `needs one allocation per availability zone (${r.availabilityZones.length}), got ${r.elasticIps.length}`,
         );
       }
+      const routed =
+        c.geolocation.default === r.region ||
+        Object.values(c.geolocation.continents).includes(r.region) ||
+        Object.values(c.geolocation.countries).includes(r.region);
+      if (!routed)
+        issue(['regions', i, 'region'], `${r.region} receives no traffic; map a continent or country to it`);
       const min = r.minTasks ?? c.task.minTasks;
       const max = r.maxTasks ?? c.task.maxTasks;
       if (max < min) issue(['regions', i, 'maxTasks'], `maxTasks ${max} is below minTasks ${min}`);
