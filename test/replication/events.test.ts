@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { decodeEvent, entityOf, makeEvent } from '../../lib/core/events/codec.ts';
+import { MalformedEventError } from '../../lib/core/events/errors.ts';
+import { EVENTS_SCHEMA_PATH } from '../../lib/core/events/generate-schema.ts';
+import { renderEventsJsonSchema } from '../../lib/core/events/json-schema.ts';
+import { EVENT_TYPES } from '../../lib/core/events/schema.ts';
+
+describe('events', () => {
+  it('docs/events.schema.json is what the zod schema generates (run lib/core/events/generate-schema.ts)', () => {
+    expect(readFileSync(EVENTS_SCHEMA_PATH, 'utf8')).toBe(renderEventsJsonSchema());
+  });
+
+  it('documents every event type in the JSON Schema', () => {
+    const schema = JSON.parse(readFileSync(EVENTS_SCHEMA_PATH, 'utf8'));
+    const documented = schema.oneOf.map(
+      (s: { properties: { type: { const: string } } }) => s.properties.type.const,
+    );
+    expect(documented.sort()).toEqual([...EVENT_TYPES].sort());
+    expect(EVENT_TYPES).toHaveLength(7);
+  });
+
+  it('round-trips an event and names the entity its version orders', () => {
+    const e = makeEvent('cert.issued', 1_800_000_000, { domain: 'shop.example.com' });
+    expect(decodeEvent(JSON.stringify(e))).toEqual(e);
+    expect(entityOf(e)).toBe('cert:shop.example.com');
+  });
+
+  it('never carries key material: cert.issued takes the domain and nothing else', () => {
+    const e = makeEvent('cert.issued', 1, { domain: 'shop.example.com' });
+    const withKey = JSON.stringify({ ...e, payload: { domain: 'shop.example.com', privkey_pem: 'x' } });
+    expect(() => decodeEvent(withKey)).toThrow(/Unrecognized key.*privkey_pem/);
+  });
+
+  it('rejects malformed events with a reason', () => {
+    expect(() => decodeEvent('nope')).toThrow(MalformedEventError);
+    const purge = makeEvent('cache.purge', 5, {
+      scope: 'prefix',
+      tenant: 'acme',
+      prefix: '/blog/',
+      generation: 5,
+    });
+    const bad = JSON.stringify({ ...purge, payload: { ...purge.payload, prefix: 'blog' } });
+    expect(() => decodeEvent(bad)).toThrow(/payload.prefix/);
+    expect(() => decodeEvent(JSON.stringify({ ...purge, version: -1 }))).toThrow(/version/);
+  });
+});
