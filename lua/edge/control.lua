@@ -6,6 +6,7 @@ local config = require("edge.config").get()
 local redis = require "edge.redis"
 local metrics = require "edge.metrics"
 local purge = require "edge.purge"
+local names = require "edge.names"
 local log = require "edge.log"
 
 local byte = string.byte
@@ -100,6 +101,34 @@ local function purge_route()
     })
 end
 
+-- A certificate changed in Redis (renewal, replication): drop this task's cached copy so the
+-- next handshake reads it. Other workers' parsed copies expire within a minute.
+local function forget_cert_route()
+    local ok, status, why = authorized()
+    if not ok then
+        log.warn("control_unauthorized", { route = "certs/forget", reason = why, client = ngx.var.remote_addr })
+        return reply(status, { error = why })
+    end
+    ngx.req.read_body()
+    local req = cjson.decode(ngx.req.get_body_data() or "")
+    local domain = type(req) == "table" and req.domain
+    local name
+    if type(domain) == "string" and domain:sub(1, 2) == "*." then
+        name = names.normalize_host(domain:sub(3))
+        name = name and ("*." .. name)
+    else
+        name = names.normalize_host(domain)
+    end
+    if not name then
+        return reply(400, { error = "domain must be a host name or *.<host name>" })
+    end
+    local tls = package.loaded["edge.tls"]
+    if tls then
+        tls.forget(name)
+    end
+    return reply(200, { forgotten = name, region = config.region })
+end
+
 function _M.serve()
     local uri, method = ngx.var.uri, ngx.req.get_method()
     if uri == "/healthz" then
@@ -116,6 +145,8 @@ function _M.serve()
             return reply(405, { error = "use POST" })
         end
         return purge_route()
+    elseif uri == "/certs/forget" and method == "POST" then
+        return forget_cert_route()
     end
     return reply(404, { error = "no such control route" })
 end

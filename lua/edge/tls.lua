@@ -13,7 +13,7 @@ local metrics = require "edge.metrics"
 local log = require "edge.log"
 
 local shm = ngx.shared.edge_certs
-local now = ngx.time
+local now = ngx.now
 local sub = string.sub
 local find = string.find
 
@@ -26,6 +26,8 @@ local wildcard_name = "*." .. platform
 -- Parsed entries are re-read from the shared dict at this pace so a renewal reaches every worker.
 local LRU_TTL = math.min(60, conf.shm_ttl)
 local MISS = ""
+-- Shared-dict key marking when a name was forgotten; "!" never occurs in a host name.
+local FORGOTTEN = "!forgotten:"
 
 local lru, lru_err = lrucache.new(conf.lru_size)
 if not lru then
@@ -49,17 +51,25 @@ local function parse(name, json)
     if not key then
         return nil, "failed to parse private key: " .. tostring(err)
     end
-    return { cert = cert, key = key, expiry = tonumber(doc.expiry), name = name }
+    return { cert = cert, key = key, expiry = tonumber(doc.expiry), name = name, at = now() }
 end
 
 -- Looks one exact name up through the tiers. Returns entry, tier ("lru"|"shm"|"redis"|"miss").
 local function lookup(name)
     local entry, stale = lru:get(name)
     if entry then
-        return entry, "lru"
-    end
-    if entry == false then
-        return nil, "miss"
+        -- Forgotten (renewed, replicated) after this worker parsed it: read it again.
+        local forgotten = shm:get(FORGOTTEN .. name)
+        if not forgotten or forgotten < entry.at then
+            if entry.miss then
+                return nil, "miss"
+            end
+            return entry, "lru"
+        end
+        stale = not entry.miss and entry or nil
+        lru:delete(name)
+    elseif stale and stale.miss then
+        stale = nil
     end
 
     local json = shm:get(name)
@@ -88,7 +98,7 @@ local function lookup(name)
     end
 
     if json == nil or json == MISS then
-        lru:set(name, false, conf.miss_ttl)
+        lru:set(name, { miss = true, at = now() }, conf.miss_ttl)
         return nil, "miss"
     end
 
@@ -96,7 +106,7 @@ local function lookup(name)
     if not parsed then
         metrics.error("corrupt_certificate")
         log.err("corrupt_certificate", { domain = name, err = perr })
-        lru:set(name, false, conf.miss_ttl)
+        lru:set(name, { miss = true, at = now() }, conf.miss_ttl)
         return nil, "miss"
     end
     lru:set(name, parsed, LRU_TTL)
@@ -121,10 +131,12 @@ function _M.find(name)
     return entry, tier
 end
 
--- Drops a name from this worker and the shared dict, so the next handshake reads Redis.
+-- Drops a name from the shared dict and, through a marker every worker checks on an LRU hit,
+-- from every worker's LRU: the next handshake reads Redis.
 function _M.forget(name)
     lru:delete(name)
     shm:delete(name)
+    shm:set(FORGOTTEN .. name, now(), LRU_TTL + 1)
 end
 
 function _M.certificate()

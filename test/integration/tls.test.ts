@@ -1,7 +1,7 @@
 import { connect as http2Connect } from 'node:http2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeCertRecord } from '../../lib/local/self-signed-cert.ts';
-import { handshake, httpsGet, servedSan } from '../harness/clients.ts';
+import { handshake, httpGet, httpsGet, servedSan } from '../harness/clients.ts';
 import { type EdgeStack, errorLogProblems, metric, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
 import { TestBed } from '../harness/testbed.ts';
 
@@ -80,6 +80,40 @@ describe('certificate selection', () => {
     );
     expect(await servedSan(stack.https, 'corrupt.acme.test')).toMatch(/edge fallback/);
     expect(await metric(stack, 'edge_errors_total{kind="corrupt_certificate"}')).toBeGreaterThan(0);
+  });
+});
+
+describe('certificate changes', () => {
+  it('serves a replaced certificate at once after POST /certs/forget', async () => {
+    await stack.putCert('renew.acme.test', await makeCertRecord(['renew.acme.test']));
+    const before = await handshake(stack.https, 'renew.acme.test');
+    before.socket.destroy();
+    await stack.putCert('renew.acme.test', await makeCertRecord(['renew.acme.test', 'alt.acme.test']));
+    const res = await httpGet({
+      port: stack.control,
+      path: '/certs/forget',
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.token}` },
+      body: JSON.stringify({ domain: 'renew.acme.test' }),
+    });
+    expect(res.status).toBe(200);
+    // Every worker drops its parsed copy, whichever one handled the request.
+    for (let i = 0; i < 6; i++) {
+      expect(await servedSan(stack.https, 'renew.acme.test')).toBe('DNS:renew.acme.test, DNS:alt.acme.test');
+    }
+  });
+
+  it('refuses /certs/forget without the token or with a malformed domain', async () => {
+    const noToken = await httpGet({ port: stack.control, path: '/certs/forget', method: 'POST', body: '{}' });
+    expect(noToken.status).toBe(401);
+    const bad = await httpGet({
+      port: stack.control,
+      path: '/certs/forget',
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.token}` },
+      body: JSON.stringify({ domain: '../etc' }),
+    });
+    expect(bad.status).toBe(400);
   });
 });
 
