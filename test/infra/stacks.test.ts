@@ -227,7 +227,7 @@ describe('regional stack', () => {
     const t = regional['us-east-1'] as Template;
     t.resourceCountIs('AWS::EC2::EIP', 2);
     const [lb] = resourcesOf(t, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
-    expect((lb?.SubnetMappings as Json[]).map((m) => Object.keys(m).sort())).toEqual([
+    expect(((lb?.SubnetMappings ?? []) as Json[]).map((m) => Object.keys(m).sort())).toEqual([
       ['AllocationId', 'SubnetId'],
       ['AllocationId', 'SubnetId'],
     ]);
