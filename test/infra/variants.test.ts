@@ -69,7 +69,7 @@ describe('deployment options', () => {
 
   it('with auto-ssl, runs no issuer sidecar and tells the edge its engine', () => {
     const [task] = Object.values(regional.findResources('AWS::ECS::TaskDefinition'));
-    const containers = (task?.Properties as Json).ContainerDefinitions as Json[];
+    const containers = ((task?.Properties ?? {}) as Json).ContainerDefinitions as Json[];
     expect(containers.map((c) => c.Name)).toEqual([
       'edge-config',
       'redis',
@@ -113,6 +113,6 @@ describe('deployment options', () => {
       Replicas: [Match.objectLike({ Region: 'eu-west-1' })],
     });
     const [secret] = Object.values(global.findResources('AWS::SecretsManager::Secret'));
-    expect((secret?.Properties as Json).ReplicaRegions).toBeUndefined();
+    expect(((secret?.Properties ?? {}) as Json).ReplicaRegions).toBeUndefined();
   });
 });
