@@ -85,6 +85,8 @@ export const edgeConfigSchema = z
         workerConnections: z.number().int().min(64).default(4096),
         errorLogLevel: z.enum(['debug', 'info', 'notice', 'warn', 'error']).default('warn'),
         daemon: z.boolean().default(false),
+        /** Access log lines are written in batches of this size (or every second). */
+        accessLogBuffer: size.default('64k'),
       })
       .prefault({}),
     sharedDicts: z

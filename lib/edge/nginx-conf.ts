@@ -52,6 +52,7 @@ function view(config: EdgeConfig) {
     runDir: paths.runDir,
     errorLog: paths.errorLog,
     accessLog: paths.accessLog,
+    accessLogBuffer: nginx.accessLogBuffer,
     cacheDir: paths.cacheDir,
     fallbackCert: paths.fallbackCert,
     fallbackKey: paths.fallbackKey,

@@ -1,5 +1,6 @@
 -- The Cache-Status response header (RFC 9211), from nginx's $upstream_cache_status.
 local config = require("edge.config").get()
+local metrics = require "edge.metrics"
 
 local tonumber = tonumber
 
@@ -15,9 +16,14 @@ local FORMS = {
 }
 
 function _M.header_filter()
+    if ngx.is_subrequest then
+        return -- a background cache refresh: the client's request is counted already
+    end
     local var = ngx.var
-    if var.edge_tenant == "" then
-        return -- answered by the edge itself (404, 421, ...), not from the cache
+    local tenant = var.edge_tenant
+    if tenant == "" then
+        -- answered by the edge itself (404, 421, ...), not from the cache
+        return metrics.count_request(nil, ngx.status, nil)
     end
     local status = var.upstream_cache_status
     local value = status and FORMS[status]
@@ -35,6 +41,7 @@ function _M.header_filter()
         end
     end
     ngx.header["Cache-Status"] = name .. value
+    metrics.count_request(tenant, ngx.status, status)
 end
 
 return _M

@@ -1,6 +1,7 @@
 -- Prometheus counters kept in a shared dict, so every worker adds to the same numbers.
 -- Written here rather than taken from nginx-lua-prometheus: we need counters only, and that
 -- library is in neither Debian nor the official OpenResty image.
+local lrucache = require "resty.lrucache"
 local config = require("edge.config").get()
 
 local shm = ngx.shared.edge_metrics
@@ -46,17 +47,36 @@ end
 
 local STATUS_CLASS = { "1xx", "2xx", "3xx", "4xx", "5xx" }
 
-function _M.log_request()
-    local var = ngx.var
-    local tenant = var.edge_tenant
-    if tenant == "" then
-        tenant = "-"
+-- Per-tenant series names, built once per worker: no string building on the request path.
+local series = assert(lrucache.new(10000))
+
+local function tenant_series(tenant)
+    local t = series:get(tenant)
+    if not t then
+        local label = 'tenant="' .. escape(tenant) .. '"'
+        t = { label = label, requests = {}, cache = {} }
+        series:set(tenant, t)
     end
-    local class = STATUS_CLASS[floor((ngx.status or 0) / 100)] or "other"
-    incr('edge_requests_total{tenant="' .. escape(tenant) .. '",status="' .. class .. '"}')
-    local cache = var.upstream_cache_status
-    if cache then
-        incr('edge_cache_total{tenant="' .. escape(tenant) .. '",status="' .. cache .. '"}')
+    return t
+end
+
+-- Counts one HTTPS request; tenant is nil when the edge answered it itself (404, 421, ...).
+function _M.count_request(tenant, status, cache_status)
+    local t = tenant_series(tenant or "-")
+    local class = STATUS_CLASS[floor((status or 0) / 100)] or "other"
+    local key = t.requests[class]
+    if not key then
+        key = "edge_requests_total{" .. t.label .. ',status="' .. class .. '"}'
+        t.requests[class] = key
+    end
+    incr(key)
+    if cache_status then
+        key = t.cache[cache_status]
+        if not key then
+            key = "edge_cache_total{" .. t.label .. ',status="' .. cache_status .. '"}'
+            t.cache[cache_status] = key
+        end
+        incr(key)
     end
 end
 

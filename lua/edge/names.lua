@@ -3,6 +3,7 @@ local re_find = ngx.re.find
 local lower = string.lower
 local byte = string.byte
 local sub = string.sub
+local find = string.find
 
 local _M = {}
 
@@ -37,6 +38,10 @@ end
 
 -- True when the raw request path holds a dot segment, plain or percent-encoded.
 function _M.has_dot_segment(path)
+    -- Cheap test first: most paths contain neither "/." nor a percent-escape.
+    if not find(path, "/.", 1, true) and not find(path, "%", 1, true) and byte(path, 1) ~= 46 then
+        return false
+    end
     return re_find(path, [[(^|/)(\.|%2e){1,2}(/|\?|#|$)]], "ijo") ~= nil
 end
 

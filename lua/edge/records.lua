@@ -35,12 +35,7 @@ local function parse_origin(origin)
             return nil, "s3-website prefix is invalid"
         end
         prefix = match(prefix, "^/*(.-)/*$")
-        return {
-            scheme = "http",
-            authority = endpoint,
-            host = endpoint,
-            base = prefix ~= "" and ("/" .. prefix) or "",
-        }
+        return { url = "http://" .. endpoint, base = prefix ~= "" and ("/" .. prefix) or "" }
     elseif origin.type == "http" then
         local scheme, authority, base = match(origin.url or "", "^(https?)://([%w%.%-:]+)(/?[^?#]*)$")
         if not scheme then
@@ -49,7 +44,7 @@ local function parse_origin(origin)
         if sub(base, -1) == "/" then
             base = sub(base, 1, -2)
         end
-        return { scheme = scheme, authority = authority, host = authority, base = base }
+        return { url = scheme .. "://" .. authority, base = base }
     end
     return nil, "unknown origin type"
 end

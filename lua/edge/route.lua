@@ -79,13 +79,14 @@ end
 
 function _M.route()
     local var = ngx.var
-    local host, why = names.normalize_host(var.host)
+    local raw_host = var.host
+    local host, why = names.normalize_host(raw_host)
     if not host then
         return reject(400, "invalid host: " .. why)
     end
     -- A request for another host on this connection: the client must open a new one (RFC 9110 421).
     local sni = var.ssl_server_name
-    if not sni or names.normalize_host(sni) ~= host then
+    if sni ~= raw_host and (not sni or names.normalize_host(sni) ~= host) then
         return reject(421, "host does not match the TLS server name")
     end
     local uri = var.request_uri
@@ -103,9 +104,7 @@ function _M.route()
     var.edge_tenant = tenant.id
 
     local origin = tenant.origin
-    var.edge_origin_scheme = origin.scheme
-    var.edge_origin_authority = origin.authority
-    var.edge_origin_host = origin.host
+    var.edge_origin = origin.url
     var.edge_origin_uri = origin.base .. site_path
 
     local state, err = purge_state.state(tenant.id)
