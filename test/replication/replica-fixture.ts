@@ -28,6 +28,7 @@ export class ReplicaFixture {
     readonly store: Store,
     readonly redis: Redis,
     readonly dynamo: DynamoDBClient,
+    readonly redisPort: number,
   ) {
     this.announcer = new Announcer(store, { publish: async (e) => void this.published.push(e) });
   }
@@ -49,7 +50,7 @@ export class ReplicaFixture {
       redis.disconnect();
       client.destroy();
     });
-    return new ReplicaFixture(store, redis, client);
+    return new ReplicaFixture(store, redis, client, port);
   }
 
   /** One replica (a task's Redis, under its own prefix) and the applier that feeds it. */
