@@ -7,6 +7,7 @@ local lrucache = require "resty.lrucache"
 local cjson = require "cjson.safe"
 local config = require("edge.config").get()
 local keys = require "edge.keys"
+local private_key = require "edge.private_key"
 local names = require "edge.names"
 local redis = require "edge.redis"
 local metrics = require "edge.metrics"
@@ -47,7 +48,7 @@ local function parse(name, json)
         return nil, "failed to parse certificate: " .. tostring(err)
     end
     local key
-    key, err = ssl.parse_pem_priv_key(doc.privkey_pem)
+    key, err = private_key.parse(doc.privkey_pem)
     if not key then
         return nil, "failed to parse private key: " .. tostring(err)
     end

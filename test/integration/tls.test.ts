@@ -64,6 +64,20 @@ describe('certificate selection', () => {
     expect(cachedAfter - cachedBefore).toBe(5);
   });
 
+  it.each([
+    ['ECDSA P-256, PKCS#8', { key: 'ec-p256', keyFormat: 'pkcs8' }],
+    ['ECDSA P-256, SEC1', { key: 'ec-p256', keyFormat: 'sec1' }],
+    ['ECDSA P-384, PKCS#8', { key: 'ec-p384', keyFormat: 'pkcs8' }],
+    ['RSA 2048', { key: 'rsa-2048' }],
+  ] as const)('serves a certificate whose key is %s', async (_what, opts) => {
+    const name = `${opts.key}-${'keyFormat' in opts ? opts.keyFormat : 'rsa'}.keys.test`;
+    const record = await makeCertRecord([name], opts);
+    await stack.putCert(name, record);
+    const h = await handshake(stack.https, name);
+    h.socket.destroy();
+    expect(h.san).toBe(`DNS:${name}`);
+  });
+
   it('remembers a miss briefly instead of asking Redis on every handshake', async () => {
     const before = await metric(stack, 'edge_cert_lookups_total{tier="miss"}');
     for (let i = 0; i < 3; i++) await servedSan(stack.https, 'nocert.acme.test');
