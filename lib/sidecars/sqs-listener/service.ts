@@ -38,13 +38,14 @@ export class SqsListener {
     await bus.open();
     log.info({ subscription: bus.subscriptionName, bus: bus.kind }, 'subscribed');
     this.sweepOrphans();
-    const result = await bootstrap(
-      this.deps.store,
-      this.deps.redis,
-      this.deps.replica,
-      log,
-      this.deps.bootstrap,
-    );
+    let result: BootstrapResult;
+    try {
+      result = await bootstrap(this.deps.store, this.deps.redis, this.deps.replica, log, this.deps.bootstrap);
+    } catch (err) {
+      // No half-filled task: drop the subscription and let the orchestrator start a new one.
+      await bus.close().catch(() => {});
+      throw err;
+    }
     this.deps.onReady?.(result);
     await bus.consume((event) => this.handle(event));
     if (this.deps.orphanSweepMs) {
