@@ -1,7 +1,3 @@
-export class StoreError extends Error {
-  override name = 'StoreError';
-}
-
 /** An envelope that does not decrypt: wrong key, tampered ciphertext, or a different domain. */
 export class DecryptError extends Error {
   override name = 'DecryptError';

@@ -1,6 +1,6 @@
 export type { DataKey, DataKeyProvider } from './data-keys.ts';
 export { type Envelope, EnvelopeCipher } from './envelope.ts';
-export { DecryptError, StoreError } from './errors.ts';
+export { DecryptError } from './errors.ts';
 export * from './items.ts';
 export { KmsDataKeyProvider } from './kms-keys.ts';
 export { LocalKeyFileProvider } from './local-keys.ts';

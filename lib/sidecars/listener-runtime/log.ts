@@ -8,6 +8,9 @@ export function createLogger(service: string, region: string, level = 'info'): L
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
       paths: [
+        'token',
+        'authorization',
+        'privkey_pem',
         '*.token',
         '*.controlToken',
         '*.authorization',
