@@ -1,0 +1,54 @@
+import type { DomainItem, Origin, TenantItem } from '../core/store/items.ts';
+import type { Store } from '../core/store/store.ts';
+
+export interface TenantEntry {
+  readonly id: string;
+  readonly origin: Origin;
+  readonly version: number;
+}
+
+export interface DomainEntry {
+  readonly domain: string;
+  readonly tenant: string;
+  readonly version: number;
+}
+
+export interface Registry {
+  readonly tenants: TenantEntry[];
+  readonly domains: DomainEntry[];
+}
+
+/**
+ * The live tenants and domains, read with a parallel scan of the table. The table has no index by
+ * tenant: listing is an operator's action, rare enough that a scan is cheaper than an index.
+ */
+export async function readRegistry(store: Store): Promise<Registry> {
+  const tenants: TenantEntry[] = [];
+  const domains: DomainEntry[] = [];
+  await store.scan({
+    onPage: async (items) => {
+      for (const item of items) {
+        if (item.kind === 'tenant') {
+          const t = liveTenant(item);
+          if (t) tenants.push(t);
+        } else if (item.kind === 'domain') {
+          const d = liveDomain(item);
+          if (d) domains.push(d);
+        }
+      }
+    },
+  });
+  tenants.sort((a, b) => a.id.localeCompare(b.id));
+  domains.sort((a, b) => a.domain.localeCompare(b.domain));
+  return { tenants, domains };
+}
+
+export function liveTenant(item: TenantItem | undefined): TenantEntry | undefined {
+  if (!item || item.deleted || !item.origin) return undefined;
+  return { id: item.id, origin: item.origin, version: item.version };
+}
+
+export function liveDomain(item: DomainItem | undefined): DomainEntry | undefined {
+  if (!item || item.deleted || !item.tenant) return undefined;
+  return { domain: item.domain, tenant: item.tenant, version: item.version };
+}
