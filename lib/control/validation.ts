@@ -12,10 +12,15 @@ import { ValidationError } from './errors.ts';
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const why = result.error.issues
-    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
-    .join('; ');
-  throw new ValidationError(`invalid ${what} ${JSON.stringify(value)}: ${why}`);
+  const issue = result.error.issues[0];
+  // For an object, name the field that is wrong and show its value, not the whole object.
+  let shown = value;
+  let name = what;
+  for (const key of issue?.path ?? []) {
+    shown = (shown as Record<PropertyKey, unknown> | undefined)?.[key];
+    name = `${name} ${String(key)}`;
+  }
+  throw new ValidationError(`invalid ${name} ${JSON.stringify(shown) ?? '(missing)'}: ${issue?.message}`);
 }
 
 export function tenantId(value: string): string {
@@ -74,13 +79,8 @@ export function purgeRequest(tenant: string, target: PurgeTarget): PurgeRequest 
     }
   }
   // The event schema is the contract: check with a placeholder generation.
-  const result = cachePurgeSchema.shape.payload.safeParse({ ...request, generation: 1 });
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const field = String(issue?.path[0] ?? target.scope);
-    const value = (request as Record<string, unknown>)[field];
-    throw new ValidationError(`invalid ${field} ${JSON.stringify(value)}: ${issue?.message}`);
-  }
+  const payload = cachePurgeSchema.shape.payload;
+  parse(payload, { ...request, generation: 1 }, 'purge');
   return request;
 }
 
