@@ -96,6 +96,8 @@ export const edgeConfigSchema = z
         purge: size.default('8m'),
         metrics: size.default('8m'),
         locks: size.default('1m'),
+        /** The memory tier of small cached responses. */
+        objects: size.default('128m'),
         sslSessions: size.default('20m'),
       })
       .prefault({}),
@@ -110,6 +112,10 @@ export const edgeConfigSchema = z
         /** TTL for 404 responses without caching headers. */
         notFoundTtlSeconds: seconds.default(10),
         lockTimeoutMs: milliseconds.default(5000),
+        /** Responses up to this size are also kept in memory while fresh; 0 turns the memory tier off. */
+        memoryMaxObjectBytes: z.number().int().min(0).max(1048576).default(65536),
+        /** The longest a copy stays in memory, whatever its freshness. */
+        memoryMaxTtlSeconds: seconds.default(300),
         /** Name used in the Cache-Status header (RFC 9211). */
         statusName: z
           .string()

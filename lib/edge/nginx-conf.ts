@@ -32,7 +32,12 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       record_ttl: config.routing.recordTtlSeconds,
       negative_ttl: config.routing.negativeTtlSeconds,
     },
-    cache: { status_name: config.cache.statusName },
+    cache: {
+      status_name: config.cache.statusName,
+      default_ttl: config.cache.defaultTtlSeconds,
+      memory_max_bytes: config.cache.memoryMaxObjectBytes,
+      memory_max_ttl: config.cache.memoryMaxTtlSeconds,
+    },
     acme: { thumbprint: config.acme.accountThumbprint ?? null },
     limits: { purge_body_bytes: config.limits.purgeBodyBytes },
   };
@@ -73,6 +78,7 @@ function view(config: EdgeConfig) {
     shmPurge: sharedDicts.purge,
     shmMetrics: sharedDicts.metrics,
     shmLocks: sharedDicts.locks,
+    shmObjects: sharedDicts.objects,
     shmSslSessions: sharedDicts.sslSessions,
     cacheKeysZone: cache.keysZone,
     cacheMaxSize: cache.maxSize,

@@ -1,10 +1,13 @@
 -- The Cache-Status response header (RFC 9211), from nginx's $upstream_cache_status.
 local config = require("edge.config").get()
 local metrics = require "edge.metrics"
+local memory_cache = require "edge.memory_cache"
 
 local tonumber = tonumber
 
 local _M = {}
+
+local memory_enabled = memory_cache.enabled
 
 local name = config.cache.status_name
 
@@ -26,6 +29,9 @@ function _M.header_filter()
         return metrics.count_request(nil, ngx.status, nil)
     end
     local status = var.upstream_cache_status
+    if not status and var.edge_cache_tier == "MEMORY" then
+        return metrics.count_request(tenant, ngx.status, "MEMORY")
+    end
     local value = status and FORMS[status]
     if status == "STALE" then
         -- Stale with no upstream attempt: served while a background request refreshes it.
@@ -42,6 +48,9 @@ function _M.header_filter()
     end
     ngx.header["Cache-Status"] = name .. value
     metrics.count_request(tenant, ngx.status, status)
+    if memory_enabled and status then
+        memory_cache.start_fill(status)
+    end
 end
 
 return _M

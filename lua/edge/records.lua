@@ -100,13 +100,14 @@ local function fetch(key, decode)
         if stale ~= nil then
             return stale or nil
         end
-        local last = shm:get_stale(key)
+        local last = shm:get(key)
         if last == nil then
             return nil, err
         end
         return remember(key, last ~= MISSING and last or nil, decode)
     end
-    shm:set(key, raw or MISSING, conf.record_ttl)
+    -- No expiry: this copy is only read when Redis is down, and then any answer beats none.
+    shm:set(key, raw or MISSING)
     return remember(key, raw, decode)
 end
 

@@ -4,6 +4,7 @@ local config = require("edge.config").get()
 local names = require "edge.names"
 local records = require "edge.records"
 local purge_state = require "edge.purge_state"
+local memory_cache = require "edge.memory_cache"
 local metrics = require "edge.metrics"
 local log = require "edge.log"
 
@@ -12,6 +13,8 @@ local sub = string.sub
 local find = string.find
 
 local _M = {}
+
+local memory_enabled = memory_cache.enabled
 
 local platform = config.platform_domain
 local platform_suffix = "." .. platform
@@ -117,7 +120,11 @@ function _M.route()
         return
     end
     local gen = purge_state.generation(state, host, site_path, uri)
-    var.edge_cache_key = tenant.id .. "|" .. gen .. "|" .. host .. "|" .. uri
+    local key = tenant.id .. "|" .. gen .. "|" .. host .. "|" .. uri
+    if memory_enabled then
+        memory_cache.serve(key, var.request_method)
+    end
+    var.edge_cache_key = key
 end
 
 -- Port 80: known hosts go to HTTPS, unknown hosts get 404 and nothing else.

@@ -15,6 +15,7 @@ local log = require "edge.log"
 
 local shm = ngx.shared.edge_certs
 local now = ngx.now
+local time = ngx.time
 local sub = string.sub
 local find = string.find
 
@@ -78,25 +79,32 @@ local function lookup(name)
         current = stale
     end
 
-    local json = shm:get(name)
+    -- Shared-dict entries never expire by themselves (only evicted when the dict is full): the
+    -- flags hold when they were read from Redis, and an old one is still the answer when Redis
+    -- is down.
+    local json, fetched = shm:get(name)
     local tier = "shm"
+    local last_known
+    if json ~= nil and time() - (fetched or 0) >= (json == MISS and conf.miss_ttl or conf.shm_ttl) then
+        last_known, json = json, nil
+    end
     if json == nil then
         local err
         json, err = redis.get(keys.cert(name))
         if err then
-            -- Redis is down: keep serving what we had, even past its shared-dict TTL.
+            -- Redis is down: keep serving what we had, however old.
             metrics.error("redis")
             log.warn("cert_lookup_failed", { domain = name, err = err })
             if current then
                 return current, "lru"
             end
-            json = shm:get_stale(name)
+            json = last_known
             if json == nil or json == MISS then
                 return nil, "miss"
             end
         else
             tier = "redis"
-            local ok, serr = shm:set(name, json or MISS, json and conf.shm_ttl or conf.miss_ttl)
+            local ok, serr = shm:set(name, json or MISS, 0, time())
             if not ok then
                 log.warn("cert_cache_failed", { domain = name, err = serr })
             end

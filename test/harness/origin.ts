@@ -35,8 +35,14 @@ export class TestOrigin {
       this.seen.push({ method: req.method ?? 'GET', url, headers: req.headers });
       const route = this.routes.get(url.split('?')[0] ?? url) ?? { status: 404, body: 'origin: not found\n' };
       const send = () => {
-        res.writeHead(route.status ?? 200, { 'content-type': 'text/plain', ...route.headers });
-        res.end(route.body ?? `origin body for ${url}\n`);
+        const body = route.body ?? `origin body for ${url}\n`;
+        // Like S3: a known length (a chunked answer would keep nginx from serving ranges).
+        res.writeHead(route.status ?? 200, {
+          'content-type': 'text/plain',
+          'content-length': String(Buffer.byteLength(body)),
+          ...route.headers,
+        });
+        res.end(body);
       };
       if (route.delayMs) setTimeout(send, route.delayMs);
       else send();

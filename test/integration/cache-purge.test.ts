@@ -8,6 +8,8 @@ import { TestBed } from '../harness/testbed.ts';
 const bed = new TestBed('cache');
 let stack: EdgeStack;
 const ACME = `acme.${PLATFORM}`;
+// Small fresh objects are answered from the memory tier in front of proxy_cache.
+const HIT = 'edge; hit; detail=memory';
 
 const get = (host: string, path: string) => httpsGet({ port: stack.https, host, path });
 const status = async (host: string, path: string) => (await get(host, path)).headers['cache-status'];
@@ -26,7 +28,7 @@ describe('cache', () => {
     const first = await get(ACME, '/c/a.txt');
     expect(first.headers['cache-status']).toBe('edge; fwd=miss; fwd-status=200');
     const second = await get(ACME, '/c/a.txt');
-    expect(second.headers['cache-status']).toBe('edge; hit');
+    expect(second.headers['cache-status']).toBe('edge; hit; detail=memory');
     expect(second.body).toBe('A\n');
     expect(stack.origin.hits('/c/a.txt')).toBe(1);
   });
@@ -55,7 +57,7 @@ describe('cache', () => {
     expect(await status(ACME, '/c/short.txt')).toBe('edge; hit; detail=stale-while-revalidate');
     await sleep(200);
     expect(stack.origin.hits('/c/short.txt')).toBe(2);
-    expect(await status(ACME, '/c/default.txt')).toBe('edge; hit');
+    expect(await status(ACME, '/c/default.txt')).toBe('edge; hit; detail=memory');
     expect(stack.origin.hits('/c/default.txt')).toBe(1);
   });
 
@@ -95,11 +97,75 @@ describe('cache', () => {
   });
 });
 
+describe('memory tier', () => {
+  it('answers a small fresh object from memory with its headers, Age and length, HEAD without a body', async () => {
+    stack.origin.set('/m/page.html', {
+      body: '<p>hi</p>\n',
+      headers: { 'content-type': 'text/html', etag: '"v1"', 'cache-control': 'max-age=300' },
+    });
+    await get(ACME, '/m/page.html');
+    const hit = await get(ACME, '/m/page.html');
+    expect(hit.headers['cache-status']).toBe(HIT);
+    expect(hit.body).toBe('<p>hi</p>\n');
+    expect(hit.headers['content-type']).toBe('text/html');
+    expect(hit.headers.etag).toBe('"v1"');
+    expect(hit.headers['content-length']).toBe('10');
+    expect(Number(hit.headers.age)).toBeGreaterThanOrEqual(0);
+    const head = await httpsGet({ port: stack.https, host: ACME, path: '/m/page.html', method: 'HEAD' });
+    expect(head.headers['cache-status']).toBe(HIT);
+    expect(head.body).toBe('');
+    expect(stack.origin.hits('/m/page.html')).toBe(1);
+  });
+
+  it('leaves Range and conditional requests to proxy_cache', async () => {
+    stack.origin.set('/m/range.txt', { body: '0123456789', headers: { etag: '"r1"' } });
+    await get(ACME, '/m/range.txt');
+    const range = await httpsGet({
+      port: stack.https,
+      host: ACME,
+      path: '/m/range.txt',
+      headers: { range: 'bytes=2-4' },
+    });
+    expect(range.status).toBe(206);
+    expect(range.body).toBe('234');
+    expect(range.headers['cache-status']).toBe('edge; hit');
+    const cond = await httpsGet({
+      port: stack.https,
+      host: ACME,
+      path: '/m/range.txt',
+      headers: { 'if-none-match': '"r1"' },
+    });
+    expect(cond.status).toBe(304);
+    expect(stack.origin.hits('/m/range.txt')).toBe(1);
+  });
+
+  it('keeps objects over the size limit in proxy_cache only', async () => {
+    stack.origin.set('/m/big.bin', { body: 'x'.repeat(70_000) });
+    await get(ACME, '/m/big.bin');
+    const second = await get(ACME, '/m/big.bin');
+    expect(second.headers['cache-status']).toBe('edge; hit');
+    expect(second.body.length).toBe(70_000);
+  });
+
+  it('does not keep a response that sets a cookie', async () => {
+    stack.origin.set('/m/cookie.txt', { headers: { 'set-cookie': 'a=b', 'cache-control': 'max-age=60' } });
+    await get(ACME, '/m/cookie.txt');
+    const second = await get(ACME, '/m/cookie.txt');
+    expect(second.headers['cache-status']).not.toBe(HIT);
+    expect(second.headers['set-cookie']).toEqual(['a=b']);
+  });
+
+  it('counts memory answers by tenant', async () => {
+    expect(await metric(stack, 'edge_cache_total{tenant="acme",status="MEMORY"}')).toBeGreaterThan(0);
+  });
+});
+
 describe('purge', () => {
-  const warm = async (host: string, path: string) => {
-    stack.origin.set(path.split('?')[0] ?? path, { body: `${path}\n` });
+  /** Fetches a URL twice so it is cached; originPath is the path the origin sees. */
+  const warm = async (host: string, path: string, originPath = path.split('?')[0] ?? path) => {
+    stack.origin.set(originPath, { body: `${path}\n` });
     await get(host, path);
-    expect(await status(host, path)).toBe('edge; hit');
+    expect(await status(host, path)).toBe(HIT);
   };
 
   it('purges a whole tenant, leaving other tenants cached', async () => {
@@ -113,7 +179,7 @@ describe('purge', () => {
     expect(body.generation).toBeGreaterThan(0);
     expect(await status(ACME, '/p/t1.txt')).toMatch(/fwd=miss/);
     expect(await status('www.acme.test', '/p/t2.txt')).toMatch(/fwd=miss/);
-    expect(await status(`globex.${PLATFORM}`, '/p/t3.txt')).toBe('edge; hit');
+    expect(await status(`globex.${PLATFORM}`, '/p/t3.txt')).toBe(HIT);
   });
 
   it('purges one host of a tenant', async () => {
@@ -122,18 +188,18 @@ describe('purge', () => {
     const res = await stack.purge({ tenant: 'acme', scope: 'host', host: 'WWW.acme.test' });
     expect(JSON.parse(res.body).purged).toEqual({ tenant: 'acme', scope: 'host', target: 'www.acme.test' });
     expect(await status('www.acme.test', '/p/h.txt')).toMatch(/fwd=miss/);
-    expect(await status(ACME, '/p/h.txt')).toBe('edge; hit');
+    expect(await status(ACME, '/p/h.txt')).toBe(HIT);
   });
 
   it('purges a path prefix on every host of the tenant, including the directory form', async () => {
     await warm(ACME, '/docs/a.html');
-    await warm(PLATFORM, '/acme/docs/b.html');
+    await warm(PLATFORM, '/acme/docs/b.html', '/docs/b.html');
     await warm(ACME, '/blog/c.html');
     const res = await stack.purge({ tenant: 'acme', scope: 'prefix', prefix: '/docs/' });
     expect(res.status).toBe(200);
     expect(await status(ACME, '/docs/a.html')).toMatch(/fwd=miss/);
     expect(await status(PLATFORM, '/acme/docs/b.html')).toMatch(/fwd=miss/);
-    expect(await status(ACME, '/blog/c.html')).toBe('edge; hit');
+    expect(await status(ACME, '/blog/c.html')).toBe(HIT);
   });
 
   it('purges a single URL, query included', async () => {
@@ -142,7 +208,7 @@ describe('purge', () => {
     const res = await stack.purge({ tenant: 'acme', scope: 'url', url: `https://${ACME}/u/x.txt?v=1` });
     expect(res.status).toBe(200);
     expect(await status(ACME, '/u/x.txt?v=1')).toMatch(/fwd=miss/);
-    expect(await status(ACME, '/u/x.txt?v=2')).toBe('edge; hit');
+    expect(await status(ACME, '/u/x.txt?v=2')).toBe(HIT);
   });
 
   it('is idempotent for a replayed generation and never goes back', async () => {
@@ -155,7 +221,7 @@ describe('purge', () => {
       (await stack.purge({ tenant: 'globex', scope: 'tenant', generation: 5_000 })).body,
     );
     expect(again.generation).toBe(first.generation);
-    expect(await status(`globex.${PLATFORM}`, '/p/replay.txt')).toBe('edge; hit');
+    expect(await status(`globex.${PLATFORM}`, '/p/replay.txt')).toBe(HIT);
   });
 
   it('refuses a purge without a token (401) or with a wrong one (403)', async () => {
