@@ -38,6 +38,8 @@ export function wire(c: CliConfig): Wired {
     closeBus = async () => sns.destroy();
   } else {
     const url = new URL(c.redisUrl);
+    // ioredis reports only "Connection is closed." once it gives up; keep the reason it gave up.
+    let lastError: Error | undefined;
     const bus = new RedisStreamsBus({
       redis: {
         host: url.hostname.replace(/^\[|\]$/g, ''),
@@ -54,8 +56,20 @@ export function wire(c: CliConfig): Wired {
       stream: c.stream,
       // Publishing only: the group is never created.
       group: 'control-plane',
+      logger: {
+        info() {},
+        warn: ({ err }: { err?: Error }) => {
+          lastError = err ?? lastError;
+        },
+        error() {},
+      },
     });
-    publisher = bus;
+    publisher = {
+      publish: (event) =>
+        bus.publish(event).catch((err: Error) => {
+          throw lastError ? new Error(`redis ${url.host}: ${lastError.message}`, { cause: err }) : err;
+        }),
+    };
     closeBus = () => bus.close({ keepSubscription: true });
   }
   const control = new ControlPlane({

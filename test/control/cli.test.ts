@@ -1,0 +1,165 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../../lib/local/ports.ts';
+import { TestBed } from '../harness/testbed.ts';
+import { controlStack } from './stack.ts';
+
+const bed = new TestBed('control-cli');
+const stack = controlStack(bed, 'edge-cli');
+const ENTRY = fileURLToPath(new URL('../../bin/edge.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const STREAM = 'cli:events';
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `node --import tsx bin/edge.ts …` with the stack in its environment. */
+function edge(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', ENTRY, ...args],
+      {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          EDGE_TABLE_NAME: stack.tableName,
+          EDGE_DYNAMODB_ENDPOINT: stack.dynamoEndpoint,
+          EDGE_BUS: 'redis',
+          EDGE_BUS_REDIS_URL: `redis://127.0.0.1:${stack.redisPort}`,
+          EDGE_BUS_STREAM: STREAM,
+          EDGE_DNS_CNAME: 'edge.platform.example',
+          // The SDK's notice about future Node versions would otherwise be on stderr.
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          ...env,
+        },
+      },
+      (err, stdout, stderr) => {
+        const code = err ? Number((err as NodeJS.ErrnoException & { code?: unknown }).code ?? 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('bin/edge.ts', () => {
+  it('tenant add: exit 0, a human line, the item in the table and the event on the stream', async () => {
+    const r = await edge([
+      'tenant',
+      'add',
+      'acme',
+      '--origin-s3',
+      'sites.s3-website.eu-west-1.amazonaws.com',
+      '--prefix',
+      'acme/',
+    ]);
+    expect(r).toEqual({
+      code: 0,
+      stdout:
+        'tenant acme created (version 1): origin s3-website sites.s3-website.eu-west-1.amazonaws.com prefix acme/\n',
+      stderr: '',
+    });
+    expect(await stack.store.getTenant('acme')).toMatchObject({ version: 1 });
+    expect(await stack.events(STREAM)).toMatchObject([{ type: 'tenant.upserted', payload: { id: 'acme' } }]);
+  });
+
+  it('domain add --skip-dns-check', async () => {
+    const r = await edge(['domain', 'add', 'www.acme-shop.com', '--tenant', 'acme', '--skip-dns-check']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('domain www.acme-shop.com added to tenant acme (version 1); DNS check skipped\n');
+    expect(await stack.store.getDomain('www.acme-shop.com')).toMatchObject({ tenant: 'acme' });
+    expect((await stack.events(STREAM)).at(-1)).toMatchObject({
+      type: 'domain.upserted',
+      payload: { domain: 'www.acme-shop.com', tenant: 'acme' },
+    });
+  });
+
+  it('purge --json prints what was purged and its generation', async () => {
+    const r = await edge(['purge', '--tenant', 'acme', '--prefix', '/blog/', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toEqual({
+      tenant: 'acme',
+      scope: 'prefix',
+      target: '/blog/',
+      field: 'p:/blog/',
+      generation: expect.any(Number),
+    });
+    expect(await stack.store.getPurges('acme')).toEqual({ 'p:/blog/': out.generation });
+    expect((await stack.events(STREAM)).at(-1)).toMatchObject({
+      type: 'cache.purge',
+      version: out.generation,
+      payload: { tenant: 'acme', scope: 'prefix', prefix: '/blog/', generation: out.generation },
+    });
+  });
+
+  it('domain show --json and domain list', async () => {
+    const show = await edge(['domain', 'show', 'www.acme-shop.com', '--json']);
+    expect(show.code).toBe(0);
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      domain: 'www.acme-shop.com',
+      tenant: 'acme',
+      certificate: { state: 'none' },
+      purges: { prefixes: 1, urls: 0 },
+    });
+    const list = await edge(['domain', 'list', '--tenant', 'acme']);
+    expect(list.stdout).toBe('DOMAIN             TENANT\nwww.acme-shop.com  acme\n');
+  });
+
+  it('bad usage exits 2 with a precise message and writes nothing', async () => {
+    const before = (await stack.events(STREAM)).length;
+    const r = await edge([
+      'purge',
+      '--tenant',
+      'acme',
+      '--host',
+      'www.acme-shop.com',
+      '--url',
+      'https://x.com/',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'edge: give at most one of --host, --prefix and --url (got --host, --url)\n(edge --help for usage)\n',
+    );
+    const json = await edge(['tenant', 'add', 'Acme', '--origin-http', 'http://o.example', '--json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stderr)).toEqual({
+      error: {
+        kind: 'usage',
+        message: 'invalid tenant id "Acme": tenant id: lowercase letters, digits and dashes, at most 63',
+      },
+    });
+    const noConfig = await edge(['tenant', 'list'], { EDGE_TABLE_NAME: '', EDGE_BUS: '' });
+    expect(noConfig.code).toBe(2);
+    expect(noConfig.stderr).toContain(
+      'edge: invalid configuration: --table / EDGE_TABLE_NAME: required; --bus / EDGE_BUS: required, aws or redis',
+    );
+    expect((await stack.events(STREAM)).length).toBe(before);
+  });
+
+  it('a failed operation exits 1', async () => {
+    const r = await edge(['domain', 'add', 'shop.acme-shop.com', '--tenant', 'initech', '--skip-dns-check']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('edge: tenant "initech" does not exist\n');
+  });
+
+  it('an unreachable bus exits 1 saying the table has the change and repeating publishes it', async () => {
+    const nothing = await freePort();
+    const r = await edge(['tenant', 'add', 'initech', '--origin-http', 'http://o.initech.example'], {
+      EDGE_BUS_REDIS_URL: `redis://127.0.0.1:${nothing}`,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^edge: tenant\.upserted \(version 1\) is in the table but was not published: .*ECONNREFUSED.*; repeat the command to publish it\n$/,
+    );
+    expect(await stack.store.getTenant('initech')).toMatchObject({ version: 1 });
+    const again = await edge(['tenant', 'add', 'initech', '--origin-http', 'http://o.initech.example']);
+    expect(again.stdout).toBe('tenant initech updated (version 2): origin http http://o.initech.example\n');
+  });
+});
