@@ -64,7 +64,10 @@ describe('three local regions', () => {
     for (const r of regions.regions) await hasKey(r, 'edge:@tenant:acme');
     for (const r of regions.regions) {
       await get(r.spec.address, https(), TENANT_HOST, '/p/page.html');
-      expect((await get(r.spec.address, https(), TENANT_HOST, '/p/page.html')).cacheStatus).toBe('edge; hit');
+      // A hit from either tier (small fresh objects are answered from memory).
+      expect((await get(r.spec.address, https(), TENANT_HOST, '/p/page.html')).cacheStatus).toMatch(
+        /^edge; hit/,
+      );
     }
     const generation = await c.announcer.purge({ scope: 'tenant', tenant: 'acme' });
     for (const r of [b, cc]) {
