@@ -42,6 +42,8 @@ export interface FaultRunResult {
 }
 
 const silent = pino({ level: 'silent' });
+// Errors of the listeners go to stderr: a fault run should show why anything went missing.
+const errors = pino({ level: 'error' }, pino.destination(2));
 
 /**
  * The whole replication path in one process, under random faults: per region a Redis (a key
@@ -100,7 +102,7 @@ export async function faultRun(o: FaultRunOptions): Promise<FaultRunResult> {
       replica,
       store: o.store,
       publisher: counting,
-      log: silent,
+      log: errors,
     });
     await listener.start();
     const bus = new RedisStreamsBus({
@@ -130,7 +132,7 @@ export async function faultRun(o: FaultRunOptions): Promise<FaultRunResult> {
       redis,
       replica,
       edge: { purge: async () => {} },
-      log: silent,
+      log: errors,
       bootstrap: { segments: 4, pageSize: 200 },
     });
     await sqs.start();

@@ -34,6 +34,7 @@ export type Outcome = 'published' | 'replicated' | 'older' | 'invalid' | 'gone';
 export class RedisListener {
   private readonly pending = new Set<string>();
   private readonly running = new Set<string>();
+  private readonly retrying = new Set<string>();
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
   readonly counts: Record<Outcome, number> = { published: 0, replicated: 0, older: 0, invalid: 0, gone: 0 };
@@ -62,12 +63,28 @@ export class RedisListener {
     await this.catchUp();
   }
 
-  /** Stops taking notifications and waits for the certificates being processed. */
+  /**
+   * Stops taking notifications, finishes the certificates being processed, then makes one last
+   * pass over every certificate key: one written just before the stop (its notification still in
+   * flight, or its processing failed and waits for a retry) is persisted before the task goes.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.deps.subscriber.punsubscribe().catch(() => {});
+    const leftover = new Set([...this.pending, ...this.retrying]);
     this.pending.clear();
     await this.idle();
+    for (const key of await this.certKeys().catch(() => [])) {
+      const domain = this.deps.replica.keys.domainOfCertKey(key);
+      if (domain) leftover.add(domain);
+    }
+    for (const domain of leftover) {
+      try {
+        this.counts[await this.process(domain)] += 1;
+      } catch (err) {
+        this.deps.log.error({ err, domain }, 'certificate not replicated before stop');
+      }
+    }
   }
 
   /** Resolves when nothing is queued or running. */
@@ -78,16 +95,22 @@ export class RedisListener {
 
   /** Certificates written while this listener was down are checked once at start. */
   private async catchUp(): Promise<void> {
+    for (const key of await this.certKeys()) {
+      const domain = this.deps.replica.keys.domainOfCertKey(key);
+      if (domain) this.enqueue(domain);
+    }
+  }
+
+  private async certKeys(): Promise<string[]> {
     const match = `${this.deps.replica.keys.prefix}:*:latest`;
+    const out: string[] = [];
     let cursor = '0';
     do {
       const [next, keys] = await this.deps.redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
       cursor = next;
-      for (const key of keys) {
-        const domain = this.deps.replica.keys.domainOfCertKey(key);
-        if (domain) this.enqueue(domain);
-      }
+      out.push(...keys);
     } while (cursor !== '0');
+    return out;
   }
 
   private enqueue(domain: string): void {
@@ -110,7 +133,11 @@ export class RedisListener {
         })
         .catch((err) => {
           this.deps.log.error({ err, domain }, 'failed to replicate a certificate; retrying');
-          setTimeout(() => this.enqueue(domain), 1000).unref();
+          this.retrying.add(domain);
+          setTimeout(() => {
+            this.retrying.delete(domain);
+            this.enqueue(domain);
+          }, 1000).unref();
         })
         .finally(() => {
           this.running.delete(domain);
