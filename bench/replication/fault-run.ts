@@ -41,7 +41,6 @@ export interface FaultRunResult {
   readonly duplicateAnnouncements: number;
 }
 
-const silent = pino({ level: 'silent' });
 // Errors of the listeners go to stderr: a fault run should show why anything went missing.
 const errors = pino({ level: 'error' }, pino.destination(2));
 
