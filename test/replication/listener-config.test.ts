@@ -23,6 +23,13 @@ describe('listener config', () => {
     expect(Object.isFrozen(sqs)).toBe(true);
   });
 
+  it('takes the control URL under the name the task definition uses', () => {
+    const { EDGE_CONTROL_URL: _, ...rest } = base;
+    expect(loadSqsListenerConfig({ ...rest, CONTROL_URL: 'http://127.0.0.1:9000' }).edgeControlUrl).toBe(
+      'http://127.0.0.1:9000',
+    );
+  });
+
   it('says precisely what is wrong', () => {
     expect(() => loadSqsListenerConfig({ ...base, EDGE_CONTROL_TOKEN: 'short' })).toThrow(
       /edgeControlToken: Too small/,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { commonConfigSchema, envInput, parseConfig } from '../listener-runtime/config.ts';
 
 export const sqsListenerConfigSchema = commonConfigSchema.extend({
-  /** The edge's control listener, e.g. http://127.0.0.1:9145. */
+  /** The edge's control listener, e.g. http://127.0.0.1:9145 (EDGE_CONTROL_URL or CONTROL_URL). */
   edgeControlUrl: z.url(),
   /** The edge's control token (EDGE_CONTROL_TOKEN); at least 32 characters. */
   edgeControlToken: z.string().min(32),
@@ -17,5 +17,8 @@ export type SqsListenerConfig = Readonly<z.output<typeof sqsListenerConfigSchema
 
 /** Reads `SQS_LISTENER_*` (or the plain name) from the environment. */
 export function loadSqsListenerConfig(env: NodeJS.ProcessEnv = process.env): SqsListenerConfig {
-  return parseConfig(sqsListenerConfigSchema, envInput(env, 'SQS_LISTENER_'));
+  const input = envInput(env, 'SQS_LISTENER_');
+  // The task definition (lib/infra) names it CONTROL_URL; both are accepted.
+  if (!input.edgeControlUrl && input.controlUrl) input.edgeControlUrl = input.controlUrl;
+  return parseConfig(sqsListenerConfigSchema, input);
 }
