@@ -58,6 +58,17 @@ describe('three local regions', () => {
     expect(await c.published('cert.issued', 'shop.example.com')).toBe(1);
   });
 
+  it('serves a renewal in B and C at once: the sqs-listener makes the edge forget its copy', async () => {
+    const renewed = await makeCertRecord(['shop.example.com'], 60);
+    await c.of(a).set('edge:shop.example.com:latest', JSON.stringify(renewed));
+    for (const r of [b, cc]) {
+      await until(`the renewal served in ${r.spec.name}`, async () => {
+        const got = await served(r.spec.address, https(), 'shop.example.com');
+        return got.fingerprint === fingerprint(renewed) || undefined;
+      });
+    }
+  });
+
   it('makes B and C miss after a purge published in A', async () => {
     origin.set('/p/page.html', { body: 'page\n', headers: { 'cache-control': 'max-age=300' } });
     await c.announcer.upsertTenant('acme', { type: 'http', url: `http://127.0.0.1:${origin.port}` });

@@ -41,9 +41,10 @@ beforeAll(async () => {
 });
 
 describe('events applied in any order, any number of times, converge', () => {
-  it('in order: the reference state', async () => {
-    const { applier } = fx.replica('inorder');
+  it('in order: the reference state; the edge forgets each certificate that changed', async () => {
+    const { applier, forgotten } = fx.replica('inorder');
     for (const e of events) await applier.apply(e);
+    expect([...new Set(forgotten)].sort()).toEqual(['gone.acme.test', 'revoked.acme.test', 'www.acme.test']);
     const s = await fx.snapshot('inorder');
     expect(Object.keys(s)).toEqual([
       ':@domain:old.globex.test',

@@ -54,11 +54,15 @@ export class ReplicaFixture {
   }
 
   /** One replica (a task's Redis, under its own prefix) and the applier that feeds it. */
-  replica(prefix: string): { replica: Replica; applier: Applier; purges: unknown[] } {
+  replica(prefix: string): { replica: Replica; applier: Applier; purges: unknown[]; forgotten: string[] } {
     const replica = new Replica(this.redis, new RedisKeys(prefix));
     const purges: unknown[] = [];
-    const applier = new Applier(replica, this.store, { purge: async (p) => void purges.push(p) });
-    return { replica, applier, purges };
+    const forgotten: string[] = [];
+    const applier = new Applier(replica, this.store, {
+      purge: async (p) => void purges.push(p),
+      forgetCert: async (d) => void forgotten.push(d),
+    });
+    return { replica, applier, purges, forgotten };
   }
 
   bootstrap(replica: Replica): ReturnType<typeof bootstrap> {

@@ -7,8 +7,11 @@ export class NotYetInStoreError extends Error {
   override name = 'NotYetInStoreError';
 }
 
+/** What the applier needs from the task's edge. */
 export interface Purger {
   purge(p: PurgePayload): Promise<unknown>;
+  /** Drops the edge's cached copy of a certificate (so a renewal or revocation is served at once). */
+  forgetCert?(domain: string): Promise<void>;
 }
 
 export type ApplyResult = 'applied' | 'stale';
@@ -23,6 +26,7 @@ export class Applier {
     private readonly replica: Replica,
     private readonly store: Store,
     private readonly edge: Purger,
+    private readonly warn: (obj: object, msg: string) => void = () => {},
   ) {}
 
   async apply(event: EdgeEvent): Promise<ApplyResult> {
@@ -63,13 +67,16 @@ export class Applier {
           version: v,
           key: keys.domain(event.payload.domain),
         });
-      case 'cert.revoked':
-        return this.write({
+      case 'cert.revoked': {
+        const { domain } = event.payload;
+        const result = await this.write({
           op: 'del',
-          entity: `cert:${event.payload.domain}`,
+          entity: `cert:${domain}`,
           version: v,
-          key: keys.cert(event.payload.domain),
+          key: keys.cert(domain),
         });
+        return this.certWritten(domain, result);
+      }
       case 'cert.issued':
         return this.certIssued(event.payload.domain, v);
       case 'cache.purge':
@@ -89,14 +96,29 @@ export class Applier {
       throw new NotYetInStoreError(`certificate ${domain} v${version} is not in the store yet`);
     }
     const key = this.replica.keys.cert(domain);
-    if (stored.state === 'revoked') return this.write({ op: 'del', entity, version: stored.version, key });
-    return this.write({
-      op: 'set',
-      entity,
-      version: stored.version,
-      key,
-      value: JSON.stringify(stored.record),
-    });
+    const result =
+      stored.state === 'revoked'
+        ? await this.write({ op: 'del', entity, version: stored.version, key })
+        : await this.write({
+            op: 'set',
+            entity,
+            version: stored.version,
+            key,
+            value: JSON.stringify(stored.record),
+          });
+    return this.certWritten(domain, result);
+  }
+
+  /** A certificate changed here: the edge drops its cached copy (best effort; it expires anyway). */
+  private async certWritten(domain: string, result: ApplyResult): Promise<ApplyResult> {
+    if (result === 'applied' && this.edge.forgetCert) {
+      try {
+        await this.edge.forgetCert(domain);
+      } catch (err) {
+        this.warn({ err, domain }, 'edge did not forget its copy of the certificate');
+      }
+    }
+    return result;
   }
 
   private async write(w: Write): Promise<ApplyResult> {

@@ -8,10 +8,11 @@ export class EdgeControlError extends Error {
   override name = 'EdgeControlError';
 }
 
-/** The edge's authenticated control route (lua/edge/control.lua): POST /purge with the event's generation. */
+/** The edge's authenticated control routes (lua/edge/control.lua): /purge and /certs/forget. */
 export class EdgeControl {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
   private readonly url: URL;
+  private readonly forgetUrl: URL;
 
   constructor(
     url: string,
@@ -19,14 +20,25 @@ export class EdgeControl {
     private readonly timeoutMs = 3000,
   ) {
     this.url = new URL('/purge', url);
+    this.forgetUrl = new URL('/certs/forget', url);
   }
 
   /** Applies a purge; idempotent because the generation travels with it. */
-  purge(p: PurgePayload): Promise<{ generation: number }> {
-    const body = JSON.stringify(p);
+  async purge(p: PurgePayload): Promise<{ generation: number }> {
+    const text = await this.post(this.url, p);
+    return { generation: Number(JSON.parse(text).generation) };
+  }
+
+  /** Drops the edge's cached copy of a certificate so the next handshake reads Redis. */
+  async forgetCert(domain: string): Promise<void> {
+    await this.post(this.forgetUrl, { domain });
+  }
+
+  private post(url: URL, doc: unknown): Promise<string> {
+    const body = JSON.stringify(doc);
     return new Promise((resolve, reject) => {
       const req = request(
-        this.url,
+        url,
         {
           method: 'POST',
           agent: this.agent,
@@ -45,10 +57,10 @@ export class EdgeControl {
           });
           res.on('end', () => {
             const status = res.statusCode ?? 0;
-            if (status === 200) return resolve({ generation: Number(JSON.parse(text).generation) });
-            // 400: the edge says the purge itself is invalid; retrying would not help.
+            if (status === 200) return resolve(text);
+            // 400: the edge says the request itself is invalid; retrying would not help.
             if (status === 400)
-              return reject(new MalformedEventError(`edge rejected the purge: ${text.trim()}`));
+              return reject(new MalformedEventError(`edge rejected ${url.pathname}: ${text.trim()}`));
             reject(new EdgeControlError(`edge control answered ${status}: ${text.trim().slice(0, 200)}`));
           });
         },

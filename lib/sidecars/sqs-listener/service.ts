@@ -30,7 +30,7 @@ export class SqsListener {
   private inFlight = 0;
 
   constructor(private readonly deps: SqsListenerDeps) {
-    this.applier = new Applier(deps.replica, deps.store, deps.edge);
+    this.applier = new Applier(deps.replica, deps.store, deps.edge, (obj, msg) => deps.log.warn(obj, msg));
   }
 
   async start(): Promise<BootstrapResult> {
