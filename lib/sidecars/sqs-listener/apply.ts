@@ -88,8 +88,12 @@ export class Applier {
   private async certIssued(domain: string, version: number): Promise<ApplyResult> {
     const entity = `cert:${domain}`;
     const known = await this.replica.known(entity);
-    // Already have it (or newer): no store read, no key decryption.
-    if (known && known.version >= version) return 'stale';
+    // Already have it (or newer): no store read, no key decryption. When it is this very version,
+    // this task's issuer (or lua-resty-auto-ssl) wrote it and the edge may still hold the one it
+    // renewed: let the edge forget it too (cheap: the edge re-reads Redis and finds it unchanged).
+    if (known && known.version >= version) {
+      return known.version === version ? this.certWritten(domain, 'stale', true) : 'stale';
+    }
     const stored = await this.store.getCert(domain);
     if (!stored || stored.version < version) {
       // The global table has not replicated it to this region yet: retried by the bus.
@@ -110,8 +114,8 @@ export class Applier {
   }
 
   /** A certificate changed here: the edge drops its cached copy (best effort; it expires anyway). */
-  private async certWritten(domain: string, result: ApplyResult): Promise<ApplyResult> {
-    if (result === 'applied' && this.edge.forgetCert) {
+  private async certWritten(domain: string, result: ApplyResult, always = false): Promise<ApplyResult> {
+    if ((result === 'applied' || always) && this.edge.forgetCert) {
       try {
         await this.edge.forgetCert(domain);
       } catch (err) {
