@@ -107,6 +107,9 @@ function _M.run()
     out["alt: base64 + d2i_PrivateKey(EC) (ffi)"] = time(n, function()
         return der_key(doc.privkey_pem, false)
     end)
+    out["edge.private_key.parse (the edge's path: d2i_ECPrivateKey)"] = time(n, function()
+        return require("edge.private_key").parse(doc.privkey_pem)
+    end)
     out["alt: base64 + d2i_AutoPrivateKey (ffi)"] = time(n, function()
         return der_key(doc.privkey_pem, true)
     end)
@@ -134,19 +137,17 @@ function _M.run()
         local state = purge_state.state(tenant)
         return purge_state.generation(state, name, "/1k.bin", "/1k.bin")
     end)
-    out["metrics.log_request (2 shm incr + escape)"] = time(n, function()
-        metrics.log_request()
+    out["metrics.count_request (2 shm incr, cached series names)"] = time(n, function()
+        metrics.count_request(tenant, 200, "HIT")
     end)
     out["ngx.var reads x6 (route + log phases)"] = time(n, function()
         local var = ngx.var
         return var.host, var.request_uri, var.edge_tenant, var.upstream_cache_status, var.remote_addr, var.uri
     end)
-    out["ngx.var writes x6 (route: origin + cache key)"] = time(n, function()
+    out["ngx.var writes x4 (route: tenant, origin, origin uri, cache key)"] = time(n, function()
         local var = ngx.var
         var.edge_tenant = tenant
-        var.edge_origin_scheme = "http"
-        var.edge_origin_authority = "127.0.0.1:1"
-        var.edge_origin_host = "127.0.0.1:1"
+        var.edge_origin = "http://127.0.0.1:1"
         var.edge_origin_uri = "/1k.bin"
         var.edge_cache_key = tenant .. "|0|" .. name .. "|/1k.bin"
     end)
