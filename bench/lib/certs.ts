@@ -1,11 +1,8 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { type CertRecord, RedisKeys } from '../../lib/core/redis-format.ts';
-
-const run = promisify(execFile);
+import { writeSelfSignedCertificate } from '../../lib/edge/self-signed.ts';
 
 export interface KeyPair {
   readonly certPath: string;
@@ -18,25 +15,12 @@ export interface KeyPair {
 export async function makeKeyPair(dir: string, label: string, subjectAltName: string): Promise<KeyPair> {
   const certPath = join(dir, `${label}.crt`);
   const keyPath = join(dir, `${label}.key`);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '30',
-    '-subj',
-    `/CN=${label}`,
-    '-addext',
-    `subjectAltName=DNS:${subjectAltName}`,
-    '-keyout',
-    keyPath,
-    '-out',
+  await writeSelfSignedCertificate({
     certPath,
-  ]);
+    keyPath,
+    commonName: label,
+    altNames: [`DNS:${subjectAltName}`],
+  });
   const [certPem, keyPem] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')]);
   return { certPath, keyPath, certPem, keyPem };
 }

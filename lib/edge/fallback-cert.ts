@@ -1,14 +1,10 @@
-import { execFile } from 'node:child_process';
-import { access, chmod } from 'node:fs/promises';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { access } from 'node:fs/promises';
+import { writeSelfSignedCertificate } from './self-signed.ts';
 
 /**
  * Makes sure a fallback certificate exists: the one served for names with no certificate of
  * their own. A self-signed ECDSA P-256 certificate is generated on first start when none is
- * configured; its key never leaves the machine. openssl is used because Node has no X.509
- * writer and openssl is present wherever nginx is.
+ * configured; its key never leaves the machine.
  */
 export async function ensureFallbackCertificate(certPath: string, keyPath: string): Promise<boolean> {
   const exists = await Promise.all([access(certPath), access(keyPath)]).then(
@@ -16,23 +12,6 @@ export async function ensureFallbackCertificate(certPath: string, keyPath: strin
     () => false,
   );
   if (exists) return false;
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '825',
-    '-subj',
-    '/CN=edge fallback certificate',
-    '-keyout',
-    keyPath,
-    '-out',
-    certPath,
-  ]);
-  await chmod(keyPath, 0o600);
+  await writeSelfSignedCertificate({ certPath, keyPath, commonName: 'edge fallback certificate', days: 825 });
   return true;
 }

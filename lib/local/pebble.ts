@@ -1,12 +1,9 @@
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { writeSelfSignedCertificate } from '../edge/self-signed.ts';
 import { freePort } from './ports.ts';
 import { ManagedProcess } from './process.ts';
-
-const run = promisify(execFile);
 
 export interface PebbleOptions {
   /** Scratch directory: config, the WFE's TLS certificate and the logs go here. */
@@ -59,25 +56,12 @@ export function httpsGetText(url: string, ca: string): Promise<string> {
 async function writeWfeCertificate(dir: string): Promise<{ cert: string; key: string }> {
   const cert = join(dir, 'pebble-wfe.crt');
   const key = join(dir, 'pebble-wfe.key');
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '30',
-    '-subj',
-    '/CN=pebble local',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
+  await writeSelfSignedCertificate({
+    certPath: cert,
+    keyPath: key,
+    commonName: 'pebble local',
+    altNames: ['IP:127.0.0.1', 'DNS:localhost'],
+  });
   return { cert, key };
 }
 

@@ -4,22 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { CertRecord } from '../core/redis-format.ts';
+import { type SelfSignedOptions, writeSelfSignedCertificate } from '../edge/self-signed.ts';
 
 const run = promisify(execFile);
 
 export interface CertOptions {
   days?: number;
   /** Key algorithm; ECDSA P-256 by default, as the issuer makes them. */
-  key?: 'ec-p256' | 'ec-p384' | 'rsa-2048';
+  key?: SelfSignedOptions['key'];
   /** PEM form of the private key: PKCS#8 ("PRIVATE KEY", the default) or SEC1 ("EC PRIVATE KEY"). */
   keyFormat?: 'pkcs8' | 'sec1';
 }
-
-const KEY_ARGS = {
-  'ec-p256': ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
-  'ec-p384': ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'],
-  'rsa-2048': ['-newkey', 'rsa:2048'],
-};
 
 /** A self-signed certificate for the given names, as lua-resty-auto-ssl stores it (demo and tests). */
 export async function makeCertRecord(
@@ -32,22 +27,14 @@ export async function makeCertRecord(
   try {
     const key = join(dir, 'key.pem');
     const crt = join(dir, 'crt.pem');
-    await run('openssl', [
-      'req',
-      '-x509',
-      ...KEY_ARGS[opts.key ?? 'ec-p256'],
-      '-nodes',
-      '-days',
-      String(days),
-      '-subj',
-      `/CN=${names[0]}`,
-      '-addext',
-      `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
-      '-keyout',
-      key,
-      '-out',
-      crt,
-    ]);
+    await writeSelfSignedCertificate({
+      certPath: crt,
+      keyPath: key,
+      commonName: names[0] ?? 'localhost',
+      altNames: names.map((n) => `DNS:${n}`),
+      days,
+      key: opts.key,
+    });
     if (opts.keyFormat === 'sec1') await run('openssl', ['ec', '-in', key, '-out', key]);
     const cert = await readFile(crt, 'utf8');
     return {
