@@ -136,7 +136,7 @@ function scheduler(requests: { domain: string; opts: RequestOptions }[], random 
   const cert: CertRecord = {
     fullchain_pem: certPem,
     cert_pem: certPem,
-    privkey_pem: '-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n',
+    privkey_pem: '(no key: the scheduler never reads it)',
     expiry: Math.floor(Date.now() / 1000) + 10 * 86400,
   };
   return new RenewalScheduler(

@@ -105,9 +105,10 @@ describe('KMS data keys (aws-sdk-client-mock)', () => {
     const cipher = new EnvelopeCipher(
       new KmsDataKeyProvider(new KMSClient({ region: 'eu-west-1' }), 'alias/edge'),
     );
-    const env = await cipher.seal('-----BEGIN PRIVATE KEY-----x', 'kms.example.com');
-    expect(await cipher.open(env, 'kms.example.com')).toBe('-----BEGIN PRIVATE KEY-----x');
-    expect(await cipher.open(env, 'kms.example.com')).toBe('-----BEGIN PRIVATE KEY-----x');
+    const payload = 'a sealed test payload (no real key)';
+    const env = await cipher.seal(payload, 'kms.example.com');
+    expect(await cipher.open(env, 'kms.example.com')).toBe(payload);
+    expect(await cipher.open(env, 'kms.example.com')).toBe(payload);
     expect(kms.commandCalls(GenerateDataKeyCommand).map((c) => c.args[0].input)).toEqual([
       { KeyId: 'alias/edge', KeySpec: 'AES_256', EncryptionContext: { domain: 'kms.example.com' } },
     ]);
