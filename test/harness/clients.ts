@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 
@@ -6,6 +6,19 @@ export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+}
+
+/** Reads a whole response into a Reply. */
+function collect(res: IncomingMessage): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c) => {
+      body += c;
+    });
+    res.on('error', reject);
+    res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+  });
 }
 
 export interface HttpsOptions {
@@ -33,14 +46,7 @@ export function httpsGet(opts: HttpsOptions): Promise<Reply> {
         rejectUnauthorized: false,
         agent: false,
       },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => {
-          body += c;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
+      (res) => collect(res).then(resolve, reject),
     );
     req.on('error', reject);
     req.end(opts.body);
@@ -68,14 +74,7 @@ export function httpGet(opts: {
         headers,
         agent: false,
       },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => {
-          body += c;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
+      (res) => collect(res).then(resolve, reject),
     );
     req.on('error', reject);
     req.end(opts.body);
