@@ -1,17 +1,38 @@
 import { createServer } from 'node:net';
 
-/** A free TCP port on the given loopback address (the OS picks it; nothing listens afterwards). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Free TCP ports for local processes. Ports are taken from a block below the kernel's
+ * ephemeral range (32768 and up), one block per vitest worker (or per process elsewhere), so
+ * two test files running at once never pick the same port, and no port the kernel hands out
+ * on its own (listen(0), outgoing connections) can collide with one picked here.
+ */
+const FIRST = 20_000;
+const BLOCK = 500;
+const BLOCKS = 24;
+
+function blockStart(): number {
+  const worker = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 0);
+  const index = worker > 0 ? worker : process.pid;
+  return FIRST + (index % BLOCKS) * BLOCK;
+}
+
+const start = blockStart();
+let next = 0;
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port assigned'));
-      });
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
+}
+
+/** A free TCP port on the given loopback address (nothing listens on it afterwards). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < BLOCK; i++) {
+    const port = start + (next++ % BLOCK);
+    if (await canListen(port, host)) return port;
+  }
+  throw new Error(`no free port in ${start}-${start + BLOCK - 1} on ${host}`);
 }

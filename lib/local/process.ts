@@ -10,8 +10,8 @@ export interface ProcessSpec {
   readonly cwd?: string;
   /** stdout and stderr go here. */
   readonly logFile: string;
-  /** Resolves true once the process serves; polled until readyTimeoutMs. */
-  readonly ready: () => Promise<boolean>;
+  /** Resolves true once the process (its pid given) serves; polled until readyTimeoutMs. */
+  readonly ready: (pid: number | undefined) => Promise<boolean>;
   readonly readyTimeoutMs?: number;
   /** Signal for a graceful stop (nginx: SIGQUIT lets in-flight requests finish). */
   readonly stopSignal?: NodeJS.Signals;
@@ -61,7 +61,7 @@ export class ManagedProcess {
           `${spec.name} exited with code ${proc.exitCode} before it was ready; see ${spec.logFile}`,
         );
       }
-      if (await spec.ready().catch(() => false)) return proc;
+      if (await spec.ready(child.pid).catch(() => false)) return proc;
       await sleep(50);
     }
     await proc.stop();

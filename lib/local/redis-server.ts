@@ -29,7 +29,7 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<Manage
       opts.dir,
     ],
     logFile: join(opts.dir, `redis-${opts.port}.log`),
-    ready: async () => {
+    ready: async (pid) => {
       const client = new Redis({
         host,
         port: opts.port,
@@ -40,7 +40,9 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<Manage
       client.on('error', () => {});
       try {
         await client.connect();
-        return (await client.ping()) === 'PONG';
+        // Ours, not another redis-server that holds the port (ours would then exit on bind).
+        const info = await client.info('server');
+        return new RegExp(`^process_id:${pid}\\r?$`, 'm').test(info);
       } finally {
         client.disconnect();
       }

@@ -27,7 +27,10 @@ afterEach(async () => {
 async function listen(
   prefix: string,
 ): Promise<{ listener: RedisListener; published: EdgeEvent[]; replica: Replica }> {
-  const sub = new Redis({ port: fx.redisPort });
+  // Connected before it subscribes, as bin/redis-listener.ts does: a subscription sent during
+  // ioredis's ready check makes Redis refuse the check's INFO and the connection start over.
+  const sub = new Redis({ port: fx.redisPort, lazyConnect: true });
+  await sub.connect();
   const replica = new Replica(fx.redis, new RedisKeys(prefix));
   const published: EdgeEvent[] = [];
   const listener = new RedisListener({

@@ -60,6 +60,16 @@ export class RedisListener {
     });
     await subscriber.psubscribe(this.pattern);
     log.info({ pattern: this.pattern }, 'watching certificates');
+    // Keyspace notifications are fire-and-forget: any sent while the subscriber was reconnecting
+    // are lost. After a reconnect, subscribe again and look at every certificate once more.
+    subscriber.on('ready', () => {
+      if (this.stopped) return;
+      log.warn({ pattern: this.pattern }, 'subscriber reconnected; resubscribing and catching up');
+      subscriber
+        .psubscribe(this.pattern)
+        .then(() => this.catchUp())
+        .catch((err) => log.error({ err }, 'catch-up after reconnect failed'));
+    });
     await this.catchUp();
   }
 
