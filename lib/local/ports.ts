@@ -10,10 +10,14 @@ const FIRST = 20_000;
 const BLOCK = 500;
 const BLOCKS = 24;
 
+/** vitest workers (and only they) get the low blocks; other processes share the rest by pid. */
+const WORKER_BLOCKS = 8;
+
 function blockStart(): number {
   const worker = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 0);
-  const index = worker > 0 ? worker : process.pid;
-  return FIRST + (index % BLOCKS) * BLOCK;
+  const index =
+    worker > 0 ? worker % WORKER_BLOCKS : WORKER_BLOCKS + (process.pid % (BLOCKS - WORKER_BLOCKS));
+  return FIRST + index * BLOCK;
 }
 
 const start = blockStart();
