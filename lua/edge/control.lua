@@ -41,16 +41,22 @@ local function same(a, b)
     return diff == 0
 end
 
-local function authorized()
+-- True when the request carries the control token; otherwise answers 401 or 403, logs the
+-- refusal, and returns false.
+local function authorized(route)
     local header = ngx.var.http_authorization
+    local status, why
     if not header then
         ngx.header["WWW-Authenticate"] = 'Bearer realm="edge-control"'
-        return nil, 401, "missing bearer token"
+        status, why = 401, "missing bearer token"
+    elseif not same(header, expected) then
+        status, why = 403, "invalid bearer token"
+    else
+        return true
     end
-    if not same(header, expected) then
-        return nil, 403, "invalid bearer token"
-    end
-    return true
+    log.warn("control_unauthorized", { route = route, reason = why, client = ngx.var.remote_addr })
+    reply(status, { error = why })
+    return false
 end
 
 local function readyz()
@@ -71,10 +77,8 @@ local function readyz()
 end
 
 local function purge_route()
-    local ok, status, why = authorized()
-    if not ok then
-        log.warn("control_unauthorized", { route = "purge", reason = why, client = ngx.var.remote_addr })
-        return reply(status, { error = why })
+    if not authorized("purge") then
+        return
     end
     ngx.req.read_body()
     local req, err = purge.decode(ngx.req.get_body_data())
@@ -101,13 +105,11 @@ local function purge_route()
     })
 end
 
--- A certificate changed in Redis (renewal, replication): drop this task's cached copy so the
--- next handshake reads it. Other workers' parsed copies expire within a minute.
+-- A certificate changed in Redis (renewal, replication): every worker drops its cached copy
+-- (edge.tls leaves a marker they check), so the next handshake reads Redis.
 local function forget_cert_route()
-    local ok, status, why = authorized()
-    if not ok then
-        log.warn("control_unauthorized", { route = "certs/forget", reason = why, client = ngx.var.remote_addr })
-        return reply(status, { error = why })
+    if not authorized("certs/forget") then
+        return
     end
     ngx.req.read_body()
     local req = cjson.decode(ngx.req.get_body_data() or "")
