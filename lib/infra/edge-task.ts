@@ -4,6 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { EdgeConfig } from '../config/edge-config.ts';
+import { TASK_REDIS_FLAGS } from '../core/redis-server-flags.ts';
 import { EDGE_PORTS } from './edge-load-balancer.ts';
 import { EDGE_UID, TASK_PATHS, TASK_PORTS } from './task-edge-config.ts';
 
@@ -127,14 +128,7 @@ export class EdgeTask extends Construct {
         String(TASK_PORTS.redis),
         '--protected-mode',
         'yes',
-        // The table is the durable copy; Redis is rebuilt from it at start, so no persistence.
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        // The redis-listener watches certificate writes (K: keyspace, $: strings, g: generic, x: expired).
-        '--notify-keyspace-events',
-        'K$gx',
+        ...TASK_REDIS_FLAGS,
         '--maxmemory',
         `${Math.floor(redisMemoryMiB * 0.9)}mb`,
         // Certificates must never be evicted silently: fail writes instead, and alarm on it.

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { TASK_REDIS_FLAGS } from '../core/redis-server-flags.ts';
 import { ManagedProcess } from './process.ts';
 
 export interface RedisServerOptions {
@@ -14,20 +15,7 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<Manage
   return ManagedProcess.start({
     name: `redis:${opts.port}`,
     command: 'redis-server',
-    args: [
-      '--port',
-      String(opts.port),
-      '--bind',
-      host,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--notify-keyspace-events',
-      'K$gx',
-      '--dir',
-      opts.dir,
-    ],
+    args: ['--port', String(opts.port), '--bind', host, ...TASK_REDIS_FLAGS, '--dir', opts.dir],
     logFile: join(opts.dir, `redis-${opts.port}.log`),
     ready: async (pid) => {
       const client = new Redis({
