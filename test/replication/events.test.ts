@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, entityOf, makeEvent } from '../../lib/core/events/codec.ts';
+import { decodeEvent, encodeEvent, entityOf, makeEvent } from '../../lib/core/events/codec.ts';
 import { MalformedEventError } from '../../lib/core/events/errors.ts';
 import { EVENTS_SCHEMA_PATH } from '../../lib/core/events/generate-schema.ts';
 import { renderEventsJsonSchema } from '../../lib/core/events/json-schema.ts';
@@ -29,7 +29,33 @@ describe('events', () => {
   it('never carries key material: cert.issued takes the domain and nothing else', () => {
     const e = makeEvent('cert.issued', 1, { domain: 'shop.example.com' });
     const withKey = JSON.stringify({ ...e, payload: { domain: 'shop.example.com', privkey_pem: 'x' } });
-    expect(() => decodeEvent(withKey)).toThrow(/Unrecognized key.*privkey_pem/);
+    expect(() => decodeEvent(withKey)).toThrow(/payload.privkey_pem: key material never travels/);
+  });
+
+  it('accepts fields a newer region added, drops them, and still validates the known ones', () => {
+    const e = makeEvent('domain.upserted', 7, { domain: 'shop.example.com', tenant: 'acme' });
+    const newer = { ...e, trace: 'abc', payload: { ...e.payload, weight: 3, labels: { tier: 'gold' } } };
+    expect(decodeEvent(JSON.stringify(newer))).toEqual(e);
+    const purge = makeEvent('cache.purge', 9, {
+      scope: 'host',
+      tenant: 'acme',
+      host: 'a.example',
+      generation: 9,
+    });
+    const newerPurge = { ...purge, payload: { ...purge.payload, reason: 'deploy' } };
+    expect(decodeEvent(JSON.stringify(newerPurge))).toEqual(purge);
+    // Known fields and the version check still hold.
+    expect(() => decodeEvent(JSON.stringify({ ...newer, version: -1 }))).toThrow(/version/);
+    expect(() =>
+      decodeEvent(JSON.stringify({ ...newer, payload: { ...newer.payload, domain: 'Not A Domain' } })),
+    ).toThrow(/payload.domain/);
+  });
+
+  it('writes strictly: this code base never publishes a field its readers would drop', () => {
+    const e = makeEvent('tenant.removed', 1, { id: 'acme' });
+    expect(() => encodeEvent({ ...e, payload: { ...e.payload, extra: 1 } } as never)).toThrow(
+      /unknown fields in an outgoing event: payload.extra/,
+    );
   });
 
   it('rejects malformed events with a reason', () => {

@@ -2,13 +2,39 @@ import { randomUUID } from 'node:crypto';
 import { MalformedEventError } from './errors.ts';
 import { type EdgeEvent, type EventOf, type EventType, eventSchema } from './schema.ts';
 
-/** Parses a message body; throws MalformedEventError with a reason a person can act on. */
+/** Field names that would carry key material; refused wherever they appear in an event. */
+const KEY_MATERIAL = new Set(['privkey_pem', 'privateKey', 'private_key', 'privateKeyPem']);
+
+/** The paths of fields in `input` that the parsed `output` dropped (unknown to this schema). */
+function droppedFields(input: unknown, output: unknown, path = ''): string[] {
+  if (typeof input !== 'object' || input === null || typeof output !== 'object' || output === null) return [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(input)) {
+    const p = path ? `${path}.${k}` : k;
+    if (!(k in output)) out.push(p);
+    else out.push(...droppedFields(v, (output as Record<string, unknown>)[k], p));
+  }
+  return out;
+}
+
+/**
+ * Parses a message body; throws MalformedEventError with a reason a person can act on. Unknown
+ * fields are dropped (a newer publisher may add some); key material is refused.
+ */
 export function decodeEvent(body: string): EdgeEvent {
   let doc: unknown;
   try {
     doc = JSON.parse(body);
   } catch (err) {
     throw new MalformedEventError(`body is not JSON: ${(err as Error).message}`);
+  }
+  const payload = (doc as { payload?: unknown } | null)?.payload;
+  if (typeof payload === 'object' && payload !== null) {
+    const secret = Object.keys(payload).find((k) => KEY_MATERIAL.has(k));
+    if (secret)
+      throw new MalformedEventError(
+        `not a valid event: payload.${secret}: key material never travels in an event`,
+      );
   }
   const result = eventSchema.safeParse(doc);
   if (!result.success) {
@@ -18,8 +44,17 @@ export function decodeEvent(body: string): EdgeEvent {
   return result.data;
 }
 
+/** Writers stay strict: what this code base publishes has no field its own readers would drop. */
+function strictParse(doc: unknown): EdgeEvent {
+  const parsed = eventSchema.parse(doc);
+  const dropped = droppedFields(doc, parsed);
+  if (dropped.length)
+    throw new MalformedEventError(`unknown fields in an outgoing event: ${dropped.join(', ')}`);
+  return parsed;
+}
+
 export function encodeEvent(event: EdgeEvent): string {
-  return JSON.stringify(eventSchema.parse(event));
+  return JSON.stringify(strictParse(event));
 }
 
 /** A new event with a fresh id and the current time. */
@@ -28,7 +63,7 @@ export function makeEvent<T extends EventType>(
   version: number,
   payload: EventOf<T>['payload'],
 ): EventOf<T> {
-  return eventSchema.parse({
+  return strictParse({
     id: randomUUID(),
     type,
     version,

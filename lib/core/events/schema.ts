@@ -5,6 +5,10 @@ import { hostnameSchema, originSchema, tenantIdSchema } from '../redis-format.ts
  * Control events: JSON, one envelope for every type. `version` orders the events of one entity
  * (a tenant, a domain, a domain's certificate): the receiver keeps the newest and ignores the rest,
  * so at-least-once delivery in any order converges. Private keys never travel in an event.
+ *
+ * Readers are tolerant: a field they do not know (added by a newer region deployed first) is
+ * dropped, not refused, so regions deployed one after another keep applying each other's events.
+ * The known fields and the envelope are still validated; writers stay strict (codec.ts).
  */
 
 /** A per-entity version: any monotonic integer (a counter, or milliseconds since the epoch). */
@@ -21,25 +25,25 @@ const envelope = {
 export const domainUpsertedSchema = z.object({
   ...envelope,
   type: z.literal('domain.upserted'),
-  payload: z.object({ domain: hostnameSchema, tenant: tenantIdSchema }).strict(),
+  payload: z.object({ domain: hostnameSchema, tenant: tenantIdSchema }),
 });
 
 export const domainRemovedSchema = z.object({
   ...envelope,
   type: z.literal('domain.removed'),
-  payload: z.object({ domain: hostnameSchema }).strict(),
+  payload: z.object({ domain: hostnameSchema }),
 });
 
 export const tenantUpsertedSchema = z.object({
   ...envelope,
   type: z.literal('tenant.upserted'),
-  payload: z.object({ id: tenantIdSchema, origin: originSchema }).strict(),
+  payload: z.object({ id: tenantIdSchema, origin: originSchema }),
 });
 
 export const tenantRemovedSchema = z.object({
   ...envelope,
   type: z.literal('tenant.removed'),
-  payload: z.object({ id: tenantIdSchema }).strict(),
+  payload: z.object({ id: tenantIdSchema }),
 });
 
 /**
@@ -49,19 +53,17 @@ export const tenantRemovedSchema = z.object({
 export const certIssuedSchema = z.object({
   ...envelope,
   type: z.literal('cert.issued'),
-  payload: z.object({ domain: z.union([hostnameSchema, wildcardSchema()]) }).strict(),
+  payload: z.object({ domain: z.union([hostnameSchema, wildcardSchema()]) }),
 });
 
 /** The certificate with this version (expiry) or older must no longer be served. */
 export const certRevokedSchema = z.object({
   ...envelope,
   type: z.literal('cert.revoked'),
-  payload: z
-    .object({
-      domain: z.union([hostnameSchema, wildcardSchema()]),
-      reason: z.string().max(256).optional(),
-    })
-    .strict(),
+  payload: z.object({
+    domain: z.union([hostnameSchema, wildcardSchema()]),
+    reason: z.string().max(256).optional(),
+  }),
 });
 
 const purgePath = z
@@ -78,31 +80,25 @@ export const cachePurgeSchema = z.object({
   ...envelope,
   type: z.literal('cache.purge'),
   payload: z.discriminatedUnion('scope', [
-    z.object({ scope: z.literal('tenant'), tenant: tenantIdSchema, generation: version.min(1) }).strict(),
-    z
-      .object({
-        scope: z.literal('host'),
-        tenant: tenantIdSchema,
-        host: hostnameSchema,
-        generation: version.min(1),
-      })
-      .strict(),
-    z
-      .object({
-        scope: z.literal('prefix'),
-        tenant: tenantIdSchema,
-        prefix: purgePath,
-        generation: version.min(1),
-      })
-      .strict(),
-    z
-      .object({
-        scope: z.literal('url'),
-        tenant: tenantIdSchema,
-        url: z.string().regex(/^https?:\/\/[^/?#\s]+(\/[^#\s]*)?$/, 'an absolute http(s) URL'),
-        generation: version.min(1),
-      })
-      .strict(),
+    z.object({ scope: z.literal('tenant'), tenant: tenantIdSchema, generation: version.min(1) }),
+    z.object({
+      scope: z.literal('host'),
+      tenant: tenantIdSchema,
+      host: hostnameSchema,
+      generation: version.min(1),
+    }),
+    z.object({
+      scope: z.literal('prefix'),
+      tenant: tenantIdSchema,
+      prefix: purgePath,
+      generation: version.min(1),
+    }),
+    z.object({
+      scope: z.literal('url'),
+      tenant: tenantIdSchema,
+      url: z.string().regex(/^https?:\/\/[^/?#\s]+(\/[^#\s]*)?$/, 'an absolute http(s) URL'),
+      generation: version.min(1),
+    }),
   ]),
 });
 
