@@ -2,6 +2,7 @@
 # npm run bench: the edge against plain nginx, ratios measured in one run. See bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/node-env.sh
 
 missing=()
 for tool in wrk redis-server openssl nginx taskset unshare; do

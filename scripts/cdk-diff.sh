@@ -7,6 +7,7 @@
 #   SECURITY_ONLY=1 scripts/cdk-diff.sh ...  # only IAM and security-group changes
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/node-env.sh
 
 config="${1:-config/example.deployment.json}"
 args=(diff --all -c "config=$config" --no-color)

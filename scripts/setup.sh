@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the local edge and the tests need, idempotently, on Debian 12 with Node 20:
-# nginx with the Lua module (unless OpenResty is installed), Redis, Pebble, wrk, luacheck, and npm ci.
+# Installs what the local edge and the tests need, idempotently, on Debian 12: nginx with the Lua
+# module (unless OpenResty is installed), Redis, Pebble, wrk, luacheck, the project's Node 24 LTS
+# (scripts/install-node.sh; the machine's Node only bootstraps it), and npm ci run by that Node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+bash scripts/install-node.sh
+source scripts/node-env.sh
+# Reinstall when the lock changed or node_modules was installed by another Node major.
+marker=node_modules/.edge-node-major
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+  || [ "$(cat "$marker" 2>/dev/null)" != "$EDGE_NODE_MAJOR" ]; then
   npm ci --no-audit --no-fund
+  echo "$EDGE_NODE_MAJOR" >"$marker"
 fi

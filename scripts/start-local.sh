@@ -3,6 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The AWS SDK warns about Node 20 on every start; the local edge talks to dynalite only.
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+source scripts/node-env.sh
 exec node --import tsx bin/local-edge.ts "$@"

@@ -3,6 +3,7 @@
 # generated 10-region variant of it. Usage: scripts/synth-time.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/node-env.sh
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/node-env.sh
 npx tsc --noEmit
 npx biome check .
 luacheck --config .luacheckrc lua

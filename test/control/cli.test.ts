@@ -34,8 +34,6 @@ function edge(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
           EDGE_BUS_REDIS_URL: `redis://127.0.0.1:${stack.redisPort}`,
           EDGE_BUS_STREAM: STREAM,
           EDGE_DNS_CNAME: 'edge.platform.example',
-          // The SDK's notice about future Node versions would otherwise be on stderr.
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
           ...env,
         },
       },
