@@ -5,7 +5,7 @@ import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/clie
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EnvelopeCipher } from '../../lib/core/store/envelope.ts';
-import { KmsDataKeyProvider } from '../../lib/core/store/kms-keys.ts';
+import { decryptKeyId, KmsDataKeyProvider } from '../../lib/core/store/kms-keys.ts';
 import { LocalKeyFileProvider } from '../../lib/core/store/local-keys.ts';
 import { Store } from '../../lib/core/store/store.ts';
 import { ensureTable } from '../../lib/core/table.ts';
@@ -121,5 +121,35 @@ describe('KMS data keys (aws-sdk-client-mock)', () => {
     ]);
     await expect(cipher.open(env, 'other.example.com')).rejects.toThrow(/decrypt/);
     kms.restore();
+  });
+
+  it("opens a data key sealed under a multi-region key in another region with this region's replica", async () => {
+    const kms = mockClient(KMSClient);
+    const plaintext = Buffer.alloc(32, 9);
+    kms.on(GenerateDataKeyCommand).resolves({
+      Plaintext: new Uint8Array(plaintext),
+      CiphertextBlob: new Uint8Array(Buffer.from('wrapped-mrk')),
+      KeyId: 'arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef',
+    });
+    kms.on(DecryptCommand).resolves({ Plaintext: new Uint8Array(plaintext) });
+    const sealer = new EnvelopeCipher(
+      new KmsDataKeyProvider(new KMSClient({ region: 'eu-west-1' }), 'alias/edge-private-keys'),
+    );
+    const opener = new EnvelopeCipher(
+      new KmsDataKeyProvider(new KMSClient({ region: 'us-east-1' }), 'alias/edge-private-keys'),
+    );
+    const env = await sealer.seal('a sealed test payload', 'mrk.example.com');
+    expect(await opener.open(env, 'mrk.example.com')).toBe('a sealed test payload');
+    expect(kms.commandCalls(DecryptCommand).map((c) => c.args[0].input.KeyId)).toEqual([
+      'mrk-0123456789abcdef0123456789abcdef',
+    ]);
+    kms.restore();
+  });
+
+  it('keeps the stored key id of a single-region key', () => {
+    expect(decryptKeyId('arn:aws:kms:eu-west-1:111122223333:key/k1')).toBe(
+      'arn:aws:kms:eu-west-1:111122223333:key/k1',
+    );
+    expect(decryptKeyId('alias/edge')).toBe('alias/edge');
   });
 });

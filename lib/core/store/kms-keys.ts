@@ -25,7 +25,7 @@ export class KmsDataKeyProvider implements DataKeyProvider {
   async unwrap(wrapped: Buffer, keyId: string, context: Record<string, string>): Promise<Buffer> {
     try {
       const out = await this.kms.send(
-        new DecryptCommand({ CiphertextBlob: wrapped, KeyId: keyId, EncryptionContext: context }),
+        new DecryptCommand({ CiphertextBlob: wrapped, KeyId: decryptKeyId(keyId), EncryptionContext: context }),
       );
       if (!out.Plaintext) throw new Error('no plaintext');
       return Buffer.from(out.Plaintext);
@@ -33,4 +33,16 @@ export class KmsDataKeyProvider implements DataKeyProvider {
       throw new DecryptError(`KMS Decrypt failed: ${(err as Error).message}`);
     }
   }
+}
+
+/**
+ * The KeyId to decrypt with, in the client's own region. GenerateDataKey records the full ARN of
+ * the key that wrapped the data key (`arn:…:kms:<region where it was sealed>:…:key/mrk-…`); a
+ * multi-region key has the same `mrk-` id and key material in every region, so the bare id
+ * names this region's replica and the data key opens without a call to the sealing region.
+ * Single-region keys keep the stored id (KMS refuses a key of another region anyway).
+ */
+export function decryptKeyId(storedKeyId: string): string {
+  const mrk = /:key\/(mrk-[0-9a-f]+)$/.exec(storedKeyId);
+  return mrk?.[1] ?? storedKeyId;
 }
