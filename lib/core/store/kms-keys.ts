@@ -25,7 +25,11 @@ export class KmsDataKeyProvider implements DataKeyProvider {
   async unwrap(wrapped: Buffer, keyId: string, context: Record<string, string>): Promise<Buffer> {
     try {
       const out = await this.kms.send(
-        new DecryptCommand({ CiphertextBlob: wrapped, KeyId: decryptKeyId(keyId), EncryptionContext: context }),
+        new DecryptCommand({
+          CiphertextBlob: wrapped,
+          KeyId: decryptKeyId(keyId),
+          EncryptionContext: context,
+        }),
       );
       if (!out.Plaintext) throw new Error('no plaintext');
       return Buffer.from(out.Plaintext);
