@@ -4,6 +4,7 @@ local lower = string.lower
 local byte = string.byte
 local sub = string.sub
 local find = string.find
+local unescape_uri = ngx.unescape_uri
 
 local _M = {}
 
@@ -43,6 +44,37 @@ function _M.has_dot_segment(path)
         return false
     end
     return re_find(path, [[(^|/)(\.|%2e){1,2}(/|\?|#|$)]], "ijo") ~= nil
+end
+
+-- Why a request path (no query) could leave the tenant's base at an origin that decodes and
+-- normalises more than nginx does, or nil when it cannot. Origins differ: some decode %2F, treat
+-- `\` as `/`, decode twice, or drop `;params` before resolving `..`. So the path is decoded one
+-- level at a time (at most MAX_DECODES) and every level must be free of backslashes, encoded
+-- slashes, NUL, bytes that only overlong UTF-8 uses, and dot segments.
+local MAX_DECODES = 3
+
+function _M.unsafe_path(path)
+    local s = path
+    for _ = 0, MAX_DECODES do
+        if find(s, "\\", 1, true) then
+            return "backslash in path"
+        end
+        if re_find(s, [[(^|/)\.\.?(/|;|$)]], "jo") then
+            return "dot segment in path"
+        end
+        if not find(s, "%", 1, true) then
+            return nil
+        end
+        if re_find(s, [[%(2f|5c|00|c0|c1)]], "ijo") then
+            return "encoded slash, backslash or NUL in path"
+        end
+        local decoded = unescape_uri(s)
+        if decoded == s then
+            return nil -- a lone "%" that is not an escape: nothing more to decode
+        end
+        s = decoded
+    end
+    return "path is encoded too many times"
 end
 
 return _M

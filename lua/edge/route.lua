@@ -93,8 +93,9 @@ function _M.route()
         return reject(421, "host does not match the TLS server name")
     end
     local uri = var.request_uri
-    if names.has_dot_segment(uri) then
-        return reject(400, "dot segments are not allowed in the path")
+    local unsafe = names.unsafe_path(match(uri, "^[^?#]*"))
+    if unsafe then
+        return reject(400, unsafe)
     end
 
     local tenant, site_path, reason, location = tenant_for(host, uri)
