@@ -116,6 +116,21 @@ export const deploymentConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Where every region's alarms send their ALARM and OK notifications. `topicName` names an
+     * existing topic in each region (the same name everywhere); without it each regional stack
+     * creates `<name>-alarms`. `email` subscribes an address (it must confirm the subscription).
+     */
+    alarms: z
+      .object({
+        topicName: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic name')
+          .optional(),
+        email: z.email().optional(),
+      })
+      .strict()
+      .prefault({}),
     tlsEngine: z.enum(['native', 'auto-ssl']).default('native'),
     acme: z
       .object({
@@ -227,7 +242,56 @@ export const deploymentConfigSchema = z
     if (c.task.ephemeralStorageGiB - c.task.cacheHeadroomGiB < 1) {
       issue(['task', 'cacheHeadroomGiB'], 'leaves no ephemeral storage for the cache');
     }
+    const nginx = nginxSizing(c.task.cpu, c.task.connectionsPerTask);
+    if (nginx.workerRlimitNofile > FARGATE_MAX_NOFILE) {
+      issue(
+        ['task', 'connectionsPerTask'],
+        `${c.task.connectionsPerTask} connections per task need ${nginx.workerRlimitNofile} open files per nginx worker on ${c.task.cpu} CPU units, above Fargate's limit of ${FARGATE_MAX_NOFILE}; use a larger task or a lower target`,
+      );
+    }
+    const edgeMiB = Math.ceil((nginx.peakConnections * NGINX_KIB_PER_CONNECTION) / 1024);
+    const availableMiB = Math.floor(c.task.memoryMiB * 0.75) - SIDECARS_MIB;
+    if (edgeMiB > availableMiB) {
+      issue(
+        ['task', 'connectionsPerTask'],
+        `${c.task.connectionsPerTask} connections per task need about ${edgeMiB} MiB in nginx (${nginx.peakConnections} connections at ${NGINX_KIB_PER_CONNECTION} KiB), but ${c.task.memoryMiB} MiB tasks leave ${availableMiB} MiB after Redis and the sidecars`,
+      );
+    }
   });
+
+/** Fargate's hard limit on open files per container (ulimit nofile). */
+const FARGATE_MAX_NOFILE = 1_048_576;
+/** Rough nginx memory per open connection: TLS buffers, HTTP/2 state, proxy buffers. */
+const NGINX_KIB_PER_CONNECTION = 32;
+/** Memory reserved in the task for the three sidecars and the render container. */
+const SIDECARS_MIB = 3 * 128 + 64;
+
+/**
+ * A proxied request holds two connections (client and origin). The service scales out when the
+ * average reaches `connectionsPerTask`, but new tasks take minutes to serve, so each task must
+ * keep accepting up to this multiple of the target before nginx refuses connections.
+ */
+export const NGINX_CONNECTION_HEADROOM = 2;
+/** Connections nginx needs besides clients and origins: Redis pools, the issuer, the control port. */
+const NGINX_SPARE_CONNECTIONS = 512;
+
+/**
+ * nginx sized to the task: one worker per vCPU (at least one), and enough connections per worker
+ * (and open files: every connection is one, plus cache files and logs) that nginx never runs out
+ * before scaling reacts.
+ */
+export function nginxSizing(cpuUnits: number, connectionsPerTask: number) {
+  const workerProcesses = Math.max(1, Math.floor(cpuUnits / 1024));
+  const peakConnections = connectionsPerTask * 2 * NGINX_CONNECTION_HEADROOM;
+  const workerConnections = Math.ceil((peakConnections + NGINX_SPARE_CONNECTIONS) / workerProcesses);
+  return {
+    workerProcesses,
+    workerConnections,
+    workerRlimitNofile: workerConnections * 2,
+    /** Client and origin connections of the whole task at the headroom. */
+    peakConnections,
+  };
+}
 
 export type DeploymentConfigInput = z.input<typeof deploymentConfigSchema>;
 export type DeploymentConfig = Readonly<z.output<typeof deploymentConfigSchema>>;
@@ -268,6 +332,17 @@ export function deploymentNames(c: DeploymentConfig) {
     queuePrefix: `${c.name}-task-`,
     deadLetterQueue: `${c.name}-dlq`,
     edgeHostname: `${c.edgeLabel}.${c.platformDomain}`,
+    /** Latency records of every region, health-checked: where any location fails over to. */
+    anyRegionHostname: `any.${c.edgeLabel}.${c.platformDomain}`,
+    /** One region's failover pair: its own NLB while healthy, else `anyRegionHostname`. */
+    regionHostname: (region: string) => `${region}.${c.edgeLabel}.${c.platformDomain}`,
+    /** Resolves to one region's NLB only; the Route53 health check requests its canary here. */
+    healthCheckHostname: (region: string) => `edge-health-${region}.${c.platformDomain}`,
+    /** Multi-region KMS key wrapping the private keys' data keys, same alias in every region. */
+    privateKeyAlias: `alias/${c.name}-private-keys`,
+    /** SSM parameter in the home region holding the primary key's ARN. */
+    privateKeyPrimaryParameter: `/${c.name}/private-keys/primary-key-arn`,
+    alarmTopic: c.alarms.topicName ?? `${c.name}-alarms`,
   };
 }
 

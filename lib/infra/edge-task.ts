@@ -205,7 +205,21 @@ export class EdgeTask extends Construct {
       // Lets the unprivileged nginx bind 80 and 443 (the task's own network namespace only).
       systemControls: [{ namespace: 'net.ipv4.ip_unprivileged_port_start', value: '0' }],
       healthCheck: shellCheck(`curl -fsS -o /dev/null http://127.0.0.1:${TASK_PORTS.control}/healthz`, 15),
-      stopTimeout: Duration.seconds(30),
+      // The image's STOPSIGNAL is SIGQUIT: nginx drains for up to worker_shutdown_timeout, and the
+      // agent waits that long plus a margin before SIGKILL (Fargate allows at most 120 s).
+      stopTimeout: Duration.seconds(Math.min(120, props.edgeConfig.nginx.shutdownTimeoutSeconds + 10)),
+      // worker_rlimit_nofile cannot exceed the hard limit for an unprivileged nginx.
+      ...(props.edgeConfig.nginx.workerRlimitNofile
+        ? {
+            ulimits: [
+              {
+                name: ecs.UlimitName.NOFILE,
+                softLimit: props.edgeConfig.nginx.workerRlimitNofile,
+                hardLimit: props.edgeConfig.nginx.workerRlimitNofile,
+              },
+            ],
+          }
+        : {}),
     });
     mount(edge, 'edge-conf', TASK_PATHS.confDir, true);
     mount(edge, 'edge-run', TASK_PATHS.runDir);

@@ -1,3 +1,4 @@
+import { nginxSizing } from '../config/deployment-config.ts';
 import { type EdgeConfig, type EdgeConfigInput, parseEdgeConfig } from '../config/edge-config.ts';
 
 /** Where things live inside the task; the Dockerfiles and the volumes agree with these paths. */
@@ -36,6 +37,10 @@ export interface TaskEdgeConfigOptions {
   /** The VPC CIDR: the NLB's addresses, trusted to send proxy protocol headers. */
   readonly vpcCidr: string;
   readonly cacheMaxSizeGiB: number;
+  /** Fargate CPU units of the task: one nginx worker per vCPU. */
+  readonly cpuUnits: number;
+  /** The scale-out target: nginx's connection limits leave headroom above it. */
+  readonly connectionsPerTask: number;
 }
 
 /** The EdgeConfig of the `edge` container, validated here so that synth fails on a bad value. */
@@ -43,6 +48,11 @@ export function taskEdgeConfig(o: TaskEdgeConfigOptions): EdgeConfig {
   const input: EdgeConfigInput = {
     region: o.region,
     platformDomain: o.platformDomain,
+    nginx: (({ workerProcesses, workerConnections, workerRlimitNofile }) => ({
+      workerProcesses,
+      workerConnections,
+      workerRlimitNofile,
+    }))(nginxSizing(o.cpuUnits, o.connectionsPerTask)),
     listen: { proxyProtocol: true, trustedProxies: [o.vpcCidr], controlAddress: '127.0.0.1' },
     paths: {
       runDir: TASK_PATHS.runDir,

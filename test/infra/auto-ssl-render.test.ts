@@ -24,6 +24,8 @@ const task = (engine: 'native' | 'auto-ssl') =>
     redisPrefix: 'certs',
     vpcCidr: '10.40.0.0/16',
     cacheMaxSizeGiB: 44,
+    cpuUnits: 1024,
+    connectionsPerTask: 5000,
   });
 
 /** The lines of a named block (`server {`, `init_by_lua_block {`) whose first line matches. */

@@ -37,6 +37,8 @@ describe('the edge-config init container', () => {
       redisPrefix: 'edge',
       vpcCidr: '10.40.0.0/16',
       cacheMaxSizeGiB: 10,
+      cpuUnits: 1024,
+      connectionsPerTask: 5000,
     });
     // The task's absolute paths, moved under a temporary root.
     const paths = Object.fromEntries(
