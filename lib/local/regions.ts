@@ -4,7 +4,10 @@ import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EdgeConfigInput } from '../config/edge-config.ts';
+import { processEnvironment } from '../config/env-contract.ts';
 import { ensureTable } from '../core/table.ts';
+import { redisListenerEnv } from '../sidecars/redis-listener/config.ts';
+import { sqsListenerEnv } from '../sidecars/sqs-listener/config.ts';
 import { type Dynalite, startDynalite } from './dynalite.ts';
 import { type LocalEdge, startEdge } from './edge-server.ts';
 import { freePort } from './ports.ts';
@@ -126,28 +129,33 @@ export class LocalRegions {
     return r;
   }
 
-  /** The environment both sidecars of a region read (see lib/sidecars/listener-runtime/config.ts). */
-  sidecarEnv(spec: RegionSpec): NodeJS.ProcessEnv {
-    return {
-      ...process.env,
-      REGION: spec.name,
-      TASK_ID: `${spec.name}-${process.pid}-${randomBytes(3).toString('hex')}`,
-      LOG_LEVEL: this.opts.logLevel ?? 'info',
-      REDIS_HOST: spec.address,
-      REDIS_PORT: String(this.ports.redis),
-      REDIS_PREFIX: this.redisPrefix,
-      TABLE_NAME: this.tableName,
-      DYNAMODB_ENDPOINT: this.dynalite.endpoint,
-      KEY_SOURCE: 'file',
-      LOCAL_KEY_FILE: this.keyFile,
-      BUS: 'redis',
-      BUS_REDIS_URL: `redis://127.0.0.1:${this.busRedisPort}`,
-      HEALTH_HOST: spec.address,
-      EDGE_CONTROL_URL: `http://${spec.address}:${this.ports.control}`,
-      EDGE_CONTROL_TOKEN: this.controlToken,
-      SQS_LISTENER_HEALTH_PORT: String(this.ports.sqsListenerHealth),
-      REDIS_LISTENER_HEALTH_PORT: String(this.ports.redisListenerHealth),
+  /** The environment of one of a region's listeners (their contracts: lib/sidecars/*-listener/config.ts). */
+  sidecarEnv(spec: RegionSpec, sidecar: 'sqs-listener' | 'redis-listener'): NodeJS.ProcessEnv {
+    const common = {
+      region: spec.name,
+      taskId: `${spec.name}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      logLevel: this.opts.logLevel ?? 'info',
+      redisHost: spec.address,
+      redisPort: this.ports.redis,
+      redisPrefix: this.redisPrefix,
+      tableName: this.tableName,
+      dynamodbEndpoint: this.dynalite.endpoint,
+      keySource: 'file',
+      localKeyFile: this.keyFile,
+      bus: 'redis',
+      busRedisUrl: `redis://127.0.0.1:${this.busRedisPort}`,
+      healthHost: spec.address,
     };
+    const own =
+      sidecar === 'sqs-listener'
+        ? processEnvironment(sqsListenerEnv, {
+            ...common,
+            healthPort: this.ports.sqsListenerHealth,
+            edgeControlUrl: `http://${spec.address}:${this.ports.control}`,
+            edgeControlToken: this.controlToken,
+          })
+        : processEnvironment(redisListenerEnv, { ...common, healthPort: this.ports.redisListenerHealth });
+    return { ...withoutEdgeVars(process.env), ...own };
   }
 
   /** Starts one region (also used to add a fresh task later): Redis, edge, then the sidecars. */
@@ -177,14 +185,13 @@ export class LocalRegions {
         },
       });
       started.push(edge.process);
-      const env = this.sidecarEnv(spec);
-      const sidecar = (name: string, bin: string, healthPort: number) =>
+      const sidecar = (name: 'sqs-listener' | 'redis-listener', bin: string, healthPort: number) =>
         ManagedProcess.start({
           name: `${name}:${spec.name}`,
           command: process.execPath,
           args: ['--import', 'tsx', join(ROOT, bin)],
           cwd: ROOT,
-          env,
+          env: this.sidecarEnv(spec, name),
           logFile: join(dir, `${name}.log`),
           readyTimeoutMs: 90_000,
           ready: async () => (await getStatus(spec.address, healthPort, '/readyz')) === 200,
@@ -227,6 +234,11 @@ export class LocalRegions {
     await this.busRedis.stop().catch(() => {});
     await this.dynalite.process.stop().catch(() => {});
   }
+}
+
+/** The parent's own EDGE_* settings (a test run's ports, say) are not the sidecars'. */
+function withoutEdgeVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('EDGE_')));
 }
 
 function getStatus(host: string, port: number, path: string): Promise<number> {

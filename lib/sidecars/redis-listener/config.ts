@@ -1,15 +1,24 @@
-import { z } from 'zod';
-import { commonConfigSchema, envInput, parseConfig } from '../listener-runtime/config.ts';
+import { defineEnvContract, env } from '../../config/env-contract.ts';
+import { listenerChecks, listenerVars, shutdownDeadline } from '../listener-runtime/config.ts';
+import { int } from '../runtime/env-schemas.ts';
 
-export const redisListenerConfigSchema = commonConfigSchema.extend({
-  /** Certificates processed at once. */
-  concurrency: z.coerce.number().int().min(1).max(64).default(4),
-  shutdownDeadlineMs: z.coerce.number().int().min(1000).default(10_000),
-});
+/** The redis-listener's environment contract (lib/infra builds its container's environment from it). */
+export const redisListenerEnv = defineEnvContract(
+  'redis-listener',
+  {
+    ...listenerVars,
+    concurrency: env.optional(
+      'EDGE_PERSIST_CONCURRENCY',
+      int(1).max(64).default(4),
+      'Certificates persisted and announced at once.',
+    ),
+    shutdownDeadlineMs: shutdownDeadline(10_000),
+  },
+  listenerChecks,
+);
 
-export type RedisListenerConfig = Readonly<z.output<typeof redisListenerConfigSchema>>;
+export type RedisListenerConfig = ReturnType<typeof redisListenerEnv.parse>;
 
-/** Reads `REDIS_LISTENER_*` (or the plain name) from the environment. */
-export function loadRedisListenerConfig(env: NodeJS.ProcessEnv = process.env): RedisListenerConfig {
-  return parseConfig(redisListenerConfigSchema, envInput(env, 'REDIS_LISTENER_'));
+export function loadRedisListenerConfig(e: NodeJS.ProcessEnv = process.env): RedisListenerConfig {
+  return redisListenerEnv.parse(e);
 }

@@ -1,16 +1,15 @@
 import { RedisKeys } from '../../core/redis-format.ts';
-import { HealthServer } from '../listener-runtime/health.ts';
-import { createLogger } from '../listener-runtime/log.ts';
 import { Replica } from '../listener-runtime/replica.ts';
-import { onShutdown } from '../listener-runtime/shutdown.ts';
 import { buildBus, buildStore, taskRedis } from '../listener-runtime/wiring.ts';
-import { loadRedisListenerConfig } from './config.ts';
+import { HealthServer } from '../runtime/health.ts';
+import { onShutdown } from '../runtime/shutdown.ts';
+import { startSidecar } from '../runtime/start.ts';
+import { redisListenerEnv } from './config.ts';
 import { RedisListener } from './service.ts';
 
 /** The redis-listener process: config once, clients, health endpoint, graceful stop. */
 export async function main(): Promise<void> {
-  const config = loadRedisListenerConfig();
-  const log = createLogger('redis-listener', config.region, config.logLevel);
+  const { config, log } = startSidecar(redisListenerEnv);
   const health = new HealthServer(config.healthHost, config.healthPort);
   await health.start();
   const { store, close: closeStore } = await buildStore(config);
@@ -28,19 +27,18 @@ export async function main(): Promise<void> {
     log,
     concurrency: config.concurrency,
   });
-  onShutdown(
+  onShutdown({
     log,
-    async () => {
-      health.setReady(false, { reason: 'shutting down' });
+    health,
+    deadlineMs: config.shutdownDeadlineMs,
+    stop: async () => {
       await listener.stop();
       await bus.close({ keepSubscription: true });
       subscriber.disconnect();
       await redis.quit().catch(() => redis.disconnect());
       closeStore();
-      await health.stop();
     },
-    config.shutdownDeadlineMs,
-  );
+  });
   await listener.start();
   health.setReady(true);
   log.info({ taskId: config.taskId }, 'ready');

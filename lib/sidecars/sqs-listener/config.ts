@@ -1,24 +1,46 @@
 import { z } from 'zod';
-import { commonConfigSchema, envInput, parseConfig } from '../listener-runtime/config.ts';
+import { defineEnvContract, env } from '../../config/env-contract.ts';
+import { listenerChecks, listenerVars, shutdownDeadline } from '../listener-runtime/config.ts';
+import { int } from '../runtime/env-schemas.ts';
 
-export const sqsListenerConfigSchema = commonConfigSchema.extend({
-  /** The edge's control listener, e.g. http://127.0.0.1:9145 (EDGE_CONTROL_URL or CONTROL_URL). */
-  edgeControlUrl: z.url(),
-  /** The edge's control token (EDGE_CONTROL_TOKEN); at least 32 characters. */
-  edgeControlToken: z.string().min(32),
-  bootstrapSegments: z.coerce.number().int().min(1).max(64).default(8),
-  bootstrapPageSize: z.coerce.number().int().min(10).max(1000).default(500),
-  /** How often other tasks' stale subscriptions are swept; 0 disables. */
-  orphanSweepMs: z.coerce.number().int().min(0).default(300_000),
-  shutdownDeadlineMs: z.coerce.number().int().min(1000).default(20_000),
-});
+/** The sqs-listener's environment contract (lib/infra builds its container's environment from it). */
+export const sqsListenerEnv = defineEnvContract(
+  'sqs-listener',
+  {
+    ...listenerVars,
+    edgeControlUrl: env.required(
+      'EDGE_CONTROL_URL',
+      z.url(),
+      "The edge's control listener, e.g. http://127.0.0.1:9145.",
+    ),
+    edgeControlToken: env.secret(
+      'EDGE_CONTROL_TOKEN',
+      z.string().min(32, 'at least 32 characters'),
+      true,
+      "The edge's control token.",
+    ),
+    bootstrapSegments: env.optional(
+      'EDGE_BOOTSTRAP_SEGMENTS',
+      int(1).max(64).default(8),
+      'Parallel table scan segments when bootstrapping Redis.',
+    ),
+    bootstrapPageSize: env.optional(
+      'EDGE_BOOTSTRAP_PAGE_SIZE',
+      int(10).max(1000).default(500),
+      'Items per scan page when bootstrapping.',
+    ),
+    orphanSweepMs: env.optional(
+      'EDGE_ORPHAN_SWEEP_MS',
+      int(0).default(300_000),
+      "How often other tasks' stale subscriptions are swept; 0 disables.",
+    ),
+    shutdownDeadlineMs: shutdownDeadline(20_000),
+  },
+  listenerChecks,
+);
 
-export type SqsListenerConfig = Readonly<z.output<typeof sqsListenerConfigSchema>>;
+export type SqsListenerConfig = ReturnType<typeof sqsListenerEnv.parse>;
 
-/** Reads `SQS_LISTENER_*` (or the plain name) from the environment. */
-export function loadSqsListenerConfig(env: NodeJS.ProcessEnv = process.env): SqsListenerConfig {
-  const input = envInput(env, 'SQS_LISTENER_');
-  // The task definition (lib/infra) names it CONTROL_URL; both are accepted.
-  if (!input.edgeControlUrl && input.controlUrl) input.edgeControlUrl = input.controlUrl;
-  return parseConfig(sqsListenerConfigSchema, input);
+export function loadSqsListenerConfig(e: NodeJS.ProcessEnv = process.env): SqsListenerConfig {
+  return sqsListenerEnv.parse(e);
 }
