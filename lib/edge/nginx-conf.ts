@@ -1,46 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Mustache from 'mustache';
 import type { EdgeConfig } from '../config/edge-config.ts';
 
-/**
- * Where the template may be, seen from this module: `lib/edge/` in the source tree (tsx, tests),
- * `dist/lib/edge/` in the sidecar image, which keeps the template beside `dist/` at
- * `/app/edge-image/` (edge-image/Dockerfile.sidecars).
- */
-export function nginxTemplateCandidates(moduleUrl: string | URL = import.meta.url): string[] {
-  return ['../../edge-image/nginx.conf.mustache', '../../../edge-image/nginx.conf.mustache'].map((rel) =>
-    fileURLToPath(new URL(rel, moduleUrl)),
-  );
-}
-
-/** The first candidate that exists; the source tree's path when none does (the read then names it). */
-export function resolveNginxTemplate(
-  moduleUrl: string | URL = import.meta.url,
-  exists: (path: string) => boolean = existsSync,
-): string {
-  const candidates = nginxTemplateCandidates(moduleUrl);
-  return candidates.find(exists) ?? (candidates[0] as string);
-}
-
-export const NGINX_TEMPLATE_PATH = resolveNginxTemplate();
-
-/** Ports of the edge's task that an origin may never point at (see edge/origin_guard.lua). */
-function ownPorts(config: EdgeConfig): number[] {
-  const ports = [
-    config.listen.httpPort,
-    config.listen.httpsPort,
-    config.listen.controlPort,
-    config.redis.port,
-    ...config.origins.deniedPorts,
-  ];
-  if (config.tls.issuerUrl) {
-    const url = new URL(config.tls.issuerUrl);
-    ports.push(Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
-  }
-  if (config.tls.engine === 'auto-ssl') ports.push(8999); // lua-resty-auto-ssl's hook server
-  return [...new Set(ports)].sort((a, b) => a - b);
-}
+export const NGINX_TEMPLATE_PATH = fileURLToPath(
+  new URL('../../edge-image/nginx.conf.mustache', import.meta.url),
+);
 
 /** The part of the config the Lua modules read at init (no secrets: those come from env). */
 export function luaRuntimeConfig(config: EdgeConfig) {
@@ -73,14 +38,6 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       memory_max_bytes: config.cache.memoryMaxObjectBytes,
       memory_max_ttl: config.cache.memoryMaxTtlSeconds,
     },
-    origins: {
-      allow_networks: config.origins.allowNetworks,
-      deny_networks: config.origins.denyNetworks,
-      own_ports: ownPorts(config),
-      resolvers: config.routing.resolvers,
-      dns_timeout_ms: config.origins.dnsTimeoutMs,
-      dns_valid_s: config.routing.resolverValidSeconds,
-    },
     acme: { thumbprint: config.acme.accountThumbprint ?? null },
     limits: { purge_body_bytes: config.limits.purgeBodyBytes },
   };
@@ -108,8 +65,7 @@ function view(config: EdgeConfig) {
     fallbackKey: paths.fallbackKey,
     originCaBundle: paths.originCaBundle,
     luaPackagePath: [`${paths.luaDir}/?.lua`, ...paths.luaPackagePath, ';'].join(';'),
-    // `;;` appends Lua's default path; without it an empty list would leave lua-cjson unreachable.
-    luaPackageCpath: [...paths.luaPackageCpath, ';'].join(';').replace(/^;$/, ';;'),
+    luaPackageCpath: [...paths.luaPackageCpath, ';'].join(';'),
     region: config.region,
     listenAddress: listen.address,
     httpPort: listen.httpPort,
