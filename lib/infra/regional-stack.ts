@@ -102,6 +102,8 @@ export class RegionalStack extends Stack {
         redisPrefix: c.redisPrefix,
         vpcCidr: c.network.vpcCidr,
         cacheMaxSizeGiB: cacheGiB,
+        cpuUnits: c.task.cpu,
+        connectionsPerTask: c.task.connectionsPerTask,
       }),
       listenerEnvironment: {
         REGION: r.region,
