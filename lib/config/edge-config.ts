@@ -27,6 +27,10 @@ function isPrivateIpv4(ip: string): boolean {
   );
 }
 const ipv4 = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, 'must be an IPv4 address');
+/** An IPv4 or IPv6 address with an optional prefix length; edge/ip.lua checks it fully at start. */
+const cidr = z
+  .string()
+  .regex(/^([0-9.]+|[0-9a-f:.]+)(\/\d{1,3})?$/i, 'must be an IP address or CIDR such as 10.0.0.0/16');
 /** nginx size syntax: 512k, 64m, 1g */
 const size = z.string().regex(/^\d+[kmg]?$/i, 'must be an nginx size such as 64m');
 const seconds = z.number().int().min(0);
@@ -184,6 +188,25 @@ export const edgeConfigSchema = z
         /** DNS resolvers for origin hostnames (the VPC resolver on AWS). */
         resolvers: z.array(z.string()).default(['127.0.0.1']),
         resolverValidSeconds: positiveSeconds.default(30),
+      })
+      .prefault({}),
+    /**
+     * Which addresses a tenant's origin may have. Origin host names are resolved by the edge and
+     * the checked address is the one connected to. Non-public addresses (loopback, private,
+     * shared, link-local with the metadata endpoints, unique-local, reserved, IPv6 forms that
+     * embed IPv4) are refused unless listed in `allowNetworks`; the edge's own ports (listeners,
+     * control, Redis, issuer, `deniedPorts`) are refused on them even then.
+     */
+    origins: z
+      .object({
+        /** CIDRs of non-public origins the operator allows. Default: none. */
+        allowNetworks: z.array(cidr).default([]),
+        /** Further ranges refused, e.g. a VPC that uses public address space. Default: none. */
+        denyNetworks: z.array(cidr).default([]),
+        /** Other ports of the task (sidecar health ports), refused on allowed non-public addresses. */
+        deniedPorts: z.array(port).default([]),
+        /** How long one DNS query for an origin host name may take. */
+        dnsTimeoutMs: milliseconds.default(2000),
       })
       .prefault({}),
     acme: z

@@ -56,11 +56,36 @@ function view(config: EdgeConfig) {
     workerConnections: nginx.workerConnections,
     workerRlimitNofile: nginx.workerRlimitNofile ?? false,
     shutdownTimeoutSeconds: nginx.shutdownTimeoutSeconds,
+    origins: {
+      allow_networks: config.origins.allowNetworks,
+      deny_networks: config.origins.denyNetworks,
+      own_ports: ownPorts(config),
+      resolvers: config.routing.resolvers,
+      dns_timeout_ms: config.origins.dnsTimeoutMs,
+      dns_valid_s: config.routing.resolverValidSeconds,
+    },
     runDir: paths.runDir,
     errorLog: paths.errorLog,
     accessLog: paths.accessLog,
     accessLogBuffer: nginx.accessLogBuffer,
     cacheDir: paths.cacheDir,
+/** Ports of the edge's task that an origin may never point at (see edge/origin_guard.lua). */
+function ownPorts(config: EdgeConfig): number[] {
+  const ports = [
+    config.listen.httpPort,
+    config.listen.httpsPort,
+    config.listen.controlPort,
+    config.redis.port,
+    ...config.origins.deniedPorts,
+  ];
+  if (config.tls.issuerUrl) {
+    const url = new URL(config.tls.issuerUrl);
+    ports.push(Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
+  }
+  if (config.tls.engine === 'auto-ssl') ports.push(8999); // lua-resty-auto-ssl's hook server
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
     fallbackCert: paths.fallbackCert,
     fallbackKey: paths.fallbackKey,
     originCaBundle: paths.originCaBundle,

@@ -34,9 +34,11 @@ export interface LocalEdge {
 /** The EdgeConfig for running nginx from `dir` on this machine (Debian's nginx or OpenResty). */
 export function localEdgeConfig(opts: LocalEdgeOptions): EdgeConfig {
   const runtime = detectNginxRuntime();
-  const { paths, nginx, ...rest } = opts.config;
+  const { paths, nginx, origins, ...rest } = opts.config;
   return parseEdgeConfig({
     ...rest,
+    // Local origins are servers on loopback; the edge's own ports stay refused (edge/origin_guard.lua).
+    origins: { allowNetworks: ['127.0.0.0/8'], ...origins },
     nginx: { loadModules: runtime.loadModules, ...nginx },
     paths: {
       runDir: opts.dir,

@@ -6,11 +6,14 @@ local config = require("edge.config").get()
 local keys = require "edge.keys"
 local redis = require "edge.redis"
 local names = require "edge.names"
+local ip = require "edge.ip"
 local metrics = require "edge.metrics"
 local log = require "edge.log"
 
 local match = string.match
 local sub = string.sub
+local lower = string.lower
+local tonumber = tonumber
 local type = type
 
 local _M = {}
@@ -35,16 +38,30 @@ local function parse_origin(origin)
             return nil, "s3-website prefix is invalid"
         end
         prefix = match(prefix, "^/*(.-)/*$")
-        return { url = "http://" .. endpoint, base = prefix ~= "" and ("/" .. prefix) or "" }
+        endpoint = lower(endpoint)
+        return {
+            scheme = "http", host = endpoint, port = 80, authority = endpoint,
+            base = prefix ~= "" and ("/" .. prefix) or "",
+        }
     elseif origin.type == "http" then
-        local scheme, authority, base = match(origin.url or "", "^(https?)://([%w%.%-:]+)(/?[^?#]*)$")
+        local scheme, authority, base = match(origin.url or "", "^(https?)://([%w%.%-:%[%]]+)(/?[^?#]*)$")
         if not scheme then
             return nil, "http origin url must be http(s)://host[:port][/path]"
+        end
+        -- host: a DNS name, an IPv4 literal or a bracketed IPv6 literal; edge.origin_guard checks it.
+        local host, port = match(authority, "^(%[[%x:%.]+%]):?(%d*)$")
+        if not host then
+            host, port = match(authority, "^([%w%.%-]+):?(%d*)$")
+        end
+        port = tonumber(port ~= "" and port or (scheme == "https" and 443 or 80))
+        if not host or not port or port < 1 or port > 65535
+            or not (ip.parse(host) or names.normalize_host(host)) then
+            return nil, "http origin url has an invalid host or port"
         end
         if sub(base, -1) == "/" then
             base = sub(base, 1, -2)
         end
-        return { url = scheme .. "://" .. authority, base = base }
+        return { scheme = scheme, host = lower(host), port = port, authority = lower(authority), base = base }
     end
     return nil, "unknown origin type"
 end

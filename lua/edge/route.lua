@@ -3,6 +3,7 @@
 local config = require("edge.config").get()
 local names = require "edge.names"
 local records = require "edge.records"
+local origin_guard = require "edge.origin_guard"
 local purge_state = require "edge.purge_state"
 local memory_cache = require "edge.memory_cache"
 local metrics = require "edge.metrics"
@@ -108,7 +109,15 @@ function _M.route()
     var.edge_tenant = tenant.id
 
     local origin = tenant.origin
-    var.edge_origin = origin.url
+    local target, status, refused = origin_guard.target(origin)
+    if not target then
+        metrics.error("origin_refused")
+        log.warn("origin_refused", { tenant = tenant.id, err = refused })
+        return reject(status, "origin unavailable")
+    end
+    var.edge_origin = target
+    var.edge_origin_host = origin.authority
+    var.edge_origin_name = origin.host
     var.edge_origin_uri = origin.base .. site_path
 
     local state, err = purge_state.state(tenant.id)
