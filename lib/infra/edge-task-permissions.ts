@@ -10,13 +10,18 @@ export interface EdgeTaskPermissionsProps {
   /** Each sqs-listener creates `<queueNamePrefix><task id>` in this region. */
   readonly queueNamePrefix: string;
   readonly deadLetterQueueArn: string;
+  /** The event topic (home region): the redis-listener publishes, each sqs-listener subscribes. */
   readonly topicArn: string;
-  /** The topic's KMS key, matched by alias so no key id has to cross regions. */
-  readonly keyAlias: string;
-  readonly keyRegion: string;
+  /** The topic's single-region KMS key in the home region, matched by alias: publishing encrypts with it. */
+  readonly topicKeyAlias: string;
+  /** This region's copy of the multi-region key that wraps the private keys' data keys. */
+  readonly privateKeyArn: string;
   readonly tableName: string;
-  /** Every region that holds a replica of the table (the home region included). */
-  readonly tableRegions: readonly string[];
+  /**
+   * The state table is read and written in this region (listeners); the issuer's lease, issuance
+   * and budget items are written in the home region only (one writer region for conditional writes).
+   */
+  readonly homeRegion: string;
   readonly hostedZoneId: string;
   /** DNS-01 writes only `_acme-challenge.<platformDomain>` TXT records. */
   readonly platformDomain: string;
@@ -31,8 +36,8 @@ export class EdgeTaskPermissions extends Construct {
     super(scope, id);
     const { account, region, partition } = Stack.of(this);
     const queueArn = `arn:${partition}:sqs:${region}:${account}:${props.queueNamePrefix}*`;
-    const keyArn = `arn:${partition}:kms:${props.keyRegion}:${account}:key/*`;
-    const tableArns = props.tableRegions.map(
+    const topicKeyArn = `arn:${partition}:kms:${props.homeRegion}:${account}:key/*`;
+    const tableArns = [...new Set([region, props.homeRegion])].map(
       (r) => `arn:${partition}:dynamodb:${r}:${account}:table/${props.tableName}`,
     );
     const zoneArn = `arn:${partition}:route53:::hostedzone/${props.hostedZoneId}`;
@@ -72,10 +77,24 @@ export class EdgeTaskPermissions extends Construct {
           resources: [props.topicArn],
         }),
         new iam.PolicyStatement({
-          sid: 'EventAndPrivateKeyEncryption',
+          // Publishing to the KMS-encrypted topic: only through SNS in the home region.
+          sid: 'EventTopicEncryption',
           actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-          resources: [keyArn],
-          conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': props.keyAlias } },
+          resources: [topicKeyArn],
+          conditions: {
+            'ForAnyValue:StringEquals': { 'kms:ResourceAliases': props.topicKeyAlias },
+            StringEquals: { 'kms:ViaService': `sns.${props.homeRegion}.amazonaws.com` },
+          },
+        }),
+        new iam.PolicyStatement({
+          // Data keys of the private keys, always bound to the domain (lib/core/store/envelope.ts).
+          sid: 'PrivateKeyEncryption',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [props.privateKeyArn],
+          conditions: {
+            'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['domain'] },
+            Null: { 'kms:EncryptionContextKeys': 'false' },
+          },
         }),
         new iam.PolicyStatement({
           sid: 'StateTable',
@@ -130,8 +149,8 @@ export class EdgeTaskPermissions extends Construct {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'The key id is generated in the home region; the grant matches the one key by its alias (kms:ResourceAliases condition) so no id has to cross regions.',
-        findings: [`Resource::arn:<AWS::Partition>:kms:${props.keyRegion}:${account}:key/*`],
+          'The topic key id is generated in the home region; the grant matches the one key by its alias (kms:ResourceAliases) and only through SNS there (kms:ViaService), so no id has to cross regions.',
+        findings: [`Resource::arn:<AWS::Partition>:kms:${props.homeRegion}:${account}:key/*`],
       },
       {
         id: 'AwsSolutions-IAM5',

@@ -24,7 +24,7 @@ export class EventBus extends Construct {
     super(scope, id);
     this.key = new kms.Key(this, 'Key', {
       alias: props.keyAlias,
-      description: 'Encrypts the edge control-event topic and the private keys in the state table',
+      description: 'Encrypts the edge control-event topic (SNS and its deliveries)',
       enableKeyRotation: true,
       pendingWindow: Duration.days(30),
       removalPolicy: RemovalPolicy.RETAIN,

@@ -3,9 +3,12 @@ import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { type DeploymentConfig, deploymentNames } from '../config/deployment-config.ts';
+import { AcmeAccountKeyInit } from './acme-account-key-init.ts';
 import { EventBus } from './event-bus.ts';
 import { acknowledge } from './nag.ts';
+import { logRetention } from './log-retention.ts';
 import { OriginBucket } from './origin-bucket.ts';
+import { PrivateKeyPrimary } from './private-key-encryption.ts';
 import { StateTable } from './state-table.ts';
 
 export interface GlobalStackProps extends StackProps {
@@ -14,7 +17,8 @@ export interface GlobalStackProps extends StackProps {
 
 /**
  * What the whole deployment shares, in the home region: the event topic and its key, the state
- * table (replicated to every edge region), the ACME account key (replicated too, so each task
+ * table (replicated to every edge region), the multi-region primary key of the private keys (its
+ * ARN in an SSM parameter), the ACME account key (created at deploy time, replicated so each task
  * reads it in its own region), the platform wildcard record and, optionally, the origin bucket.
  * The regional stacks find these by their fixed names; nothing is exported across regions.
  */
@@ -22,6 +26,7 @@ export class GlobalStack extends Stack {
   readonly bus: EventBus;
   readonly table: StateTable;
   readonly acmeAccountKey: secretsmanager.Secret;
+  readonly privateKeys: PrivateKeyPrimary;
   readonly originBucket?: OriginBucket;
 
   constructor(scope: Construct, id: string, props: GlobalStackProps) {
@@ -37,12 +42,24 @@ export class GlobalStack extends Stack {
 
     this.bus = new EventBus(this, 'Bus', { topicName: names.topic, keyAlias: names.topicKeyAlias });
     this.table = new StateTable(this, 'State', { tableName: names.table, replicaRegions });
+    // The topic keeps its own single-region key (SNS and SQS use it in the home region only); the
+    // private keys get a multi-region key so every region decrypts with its own replica.
+    this.privateKeys = new PrivateKeyPrimary(this, 'PrivateKeys', {
+      alias: names.privateKeyAlias,
+      primaryArnParameterName: names.privateKeyPrimaryParameter,
+    });
 
     this.acmeAccountKey = new secretsmanager.Secret(this, 'AcmeAccountKey', {
       secretName: names.acmeAccountSecret,
       description:
-        'ACME account private key (PEM) shared by every task; store it once with the command in docs/infrastructure.md',
+        'ACME account private key (PEM) shared by every task; created at deploy time by Custom::AcmeAccountKey',
       replicaRegions: replicaRegions.map((region) => ({ region })),
+    });
+    // The secret starts as a random placeholder (CloudFormation needs a value); this replaces it
+    // with a real key once, and leaves a valid key alone on every later deploy.
+    new AcmeAccountKeyInit(this, 'AcmeAccountKeyInit', {
+      secret: this.acmeAccountKey,
+      logRetention: logRetention(c.logRetentionDays),
     });
     acknowledge(this.acmeAccountKey, [
       {

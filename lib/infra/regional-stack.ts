@@ -20,6 +20,7 @@ import { EdgeTaskPermissions } from './edge-task-permissions.ts';
 import { GeoDnsRecords } from './geo-dns-records.ts';
 import { logRetention } from './log-retention.ts';
 import { acknowledge } from './nag.ts';
+import { PrivateKeyReplica } from './private-key-encryption.ts';
 import { TASK_PORTS, taskEdgeConfig } from './task-edge-config.ts';
 
 export interface RegionalStackProps extends StackProps {
@@ -86,7 +87,12 @@ export class RegionalStack extends Stack {
     ]);
 
     const topicArn = `arn:${partition}:sns:${c.homeRegion}:${account}:${names.topic}`;
-    const keyAliasArn = `arn:${partition}:kms:${c.homeRegion}:${account}:${names.topicKeyAlias}`;
+    // This region's copy of the multi-region private-key key (the primary in the home region).
+    const privateKeys = new PrivateKeyReplica(this, 'PrivateKeys', {
+      homeRegion: c.homeRegion,
+      alias: names.privateKeyAlias,
+      primaryArnParameterName: names.privateKeyPrimaryParameter,
+    });
     const images = props.images ?? edgeImages(c);
     const cacheGiB = c.task.ephemeralStorageGiB - c.task.cacheHeadroomGiB;
     this.task = new EdgeTask(this, 'Task', {
@@ -113,7 +119,7 @@ export class RegionalStack extends Stack {
         REDIS_PREFIX: c.redisPrefix,
         TABLE_NAME: names.table,
         KEY_SOURCE: 'kms',
-        KMS_KEY_ID: keyAliasArn,
+        KMS_KEY_ID: privateKeys.keyArn,
         BUS: 'aws',
         SNS_TOPIC_ARN: topicArn,
         QUEUE_NAME_PREFIX: names.queuePrefix,
@@ -146,10 +152,10 @@ export class RegionalStack extends Stack {
       queueNamePrefix: names.queuePrefix,
       deadLetterQueueArn: dlq.queue.queueArn,
       topicArn,
-      keyAlias: names.topicKeyAlias,
-      keyRegion: c.homeRegion,
+      topicKeyAlias: names.topicKeyAlias,
+      privateKeyArn: privateKeys.keyArn,
       tableName: names.table,
-      tableRegions: c.regions.map((x) => x.region),
+      homeRegion: c.homeRegion,
       hostedZoneId: c.hostedZone.id,
       platformDomain: c.platformDomain,
       acmeAccountKey,

@@ -53,7 +53,10 @@ describe('app', () => {
       expect(stack.dependencies).toEqual([edge.global]);
       expect(JSON.stringify(regional[stack.region]?.toJSON())).not.toContain('Fn::ImportValue');
     }
-    expect(global.findResources('AWS::SSM::Parameter')).toEqual({});
+    // One plain parameter (the private-key primary's ARN, read by name), no export parameters.
+    expect(Object.values(global.findResources('AWS::SSM::Parameter')).map((r) => r.Properties.Name)).toEqual([
+      '/edge/private-keys/primary-key-arn',
+    ]);
   });
 
   it('passes cdk-nag AwsSolutions with zero unacknowledged findings', () => {
@@ -433,11 +436,24 @@ describe('regional stack', () => {
             Resource: partitionArn(':sns:eu-west-1:123456789012:edge-events'),
           },
           {
-            Sid: 'EventAndPrivateKeyEncryption',
+            Sid: 'EventTopicEncryption',
             Effect: 'Allow',
             Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
             Resource: partitionArn(':kms:eu-west-1:123456789012:key/*'),
-            Condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/edge-events' } },
+            Condition: {
+              'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/edge-events' },
+              StringEquals: { 'kms:ViaService': 'sns.eu-west-1.amazonaws.com' },
+            },
+          },
+          {
+            Sid: 'PrivateKeyEncryption',
+            Effect: 'Allow',
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PrivateKeysKey'), 'Arn'] },
+            Condition: {
+              'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['domain'] },
+              Null: { 'kms:EncryptionContextKeys': 'false' },
+            },
           },
           {
             Sid: 'StateTable',
@@ -455,7 +471,6 @@ describe('regional stack', () => {
               'dynamodb:UpdateItem',
             ],
             Resource: [
-              partitionArn(':dynamodb:ap-southeast-1:123456789012:table/edge-state'),
               partitionArn(':dynamodb:eu-west-1:123456789012:table/edge-state'),
               partitionArn(':dynamodb:us-east-1:123456789012:table/edge-state'),
             ],
