@@ -19,8 +19,8 @@ import { makeCertRecord } from '../lib/local/self-signed-cert.ts';
 import { startStaticOrigin } from '../lib/local/static-origin.ts';
 import { FileAccountKey, jwkThumbprint } from '../lib/sidecars/issuer/account-key.ts';
 import { parseIssuerConfig } from '../lib/sidecars/issuer/config.ts';
-import { REDACT_PATHS } from '../lib/sidecars/issuer/logger.ts';
 import { startIssuerService } from '../lib/sidecars/issuer/service.ts';
+import { createLogger } from '../lib/sidecars/runtime/logger.ts';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const ports = {
@@ -87,10 +87,7 @@ const issuer = await startIssuerService(
     dns: { provider: 'challtestsrv', url: pebble.challtestsrvUrl },
     renewal: { enabled: false },
   }),
-  pino(
-    { base: { service: 'issuer', region: 'local' }, redact: REDACT_PATHS },
-    pino.destination({ dest: join(dir, 'issuer.log') }),
-  ),
+  createLogger({ service: 'issuer', region: 'local' }, pino.destination({ dest: join(dir, 'issuer.log') })),
 );
 const pebbleRoot = join(dir, 'pebble-root.pem');
 writeFileSync(pebbleRoot, await pebble.root());

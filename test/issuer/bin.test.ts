@@ -36,10 +36,10 @@ describe('bin/issuer.ts', () => {
         EDGE_REDIS_PORT: String(redisPort),
         EDGE_TABLE_NAME: 'edge-bin',
         EDGE_DYNAMODB_ENDPOINT: `http://127.0.0.1:${dynPort}`,
-        ISSUER_PORT: String(apiPort),
-        ISSUER_ACME_DIRECTORY_URL: 'https://acme.invalid/dir',
-        ISSUER_ACME_ACCOUNT_KEY_FILE: keyPath,
-        LOG_LEVEL: 'debug',
+        EDGE_ISSUER_PORT: String(apiPort),
+        EDGE_ACME_DIRECTORY_URL: 'https://acme.invalid/dir',
+        EDGE_ACME_ACCOUNT_KEY_FILE: keyPath,
+        EDGE_LOG_LEVEL: 'debug',
       },
       logFile,
       readyTimeoutMs: 30_000,
@@ -51,7 +51,8 @@ describe('bin/issuer.ts', () => {
     expect(proc.running).toBe(false);
     const log = readFileSync(logFile, 'utf8');
     expect(log).toContain('"msg":"issuer started"');
-    expect(log).toContain('"msg":"stopping"');
+    expect(log).toContain('"msg":"shutting down"');
+    expect(log).toContain('"msg":"stopped"');
     expect(log).not.toContain('PRIVATE KEY');
   });
 
@@ -68,7 +69,9 @@ describe('bin/issuer.ts', () => {
       }),
     ).rejects.toThrow(/exited with code 1/);
     const log = readFileSync(logFile, 'utf8');
-    expect(log).toContain('invalid issuer config');
-    expect(log).toContain('platformDomain');
+    expect(log).toContain('invalid environment for issuer');
+    expect(log).toContain('EDGE_PLATFORM_DOMAIN: ');
+    expect(log).toContain('(got \\"Not A Domain\\")');
+    expect(log).toContain('EDGE_TABLE_NAME: ');
   });
 });

@@ -11,8 +11,8 @@ import { startRedisServer } from '../../lib/local/redis-server.ts';
 import { FileAccountKey, jwkThumbprint } from '../../lib/sidecars/issuer/account-key.ts';
 import { type IssuerConfigInput, parseIssuerConfig } from '../../lib/sidecars/issuer/config.ts';
 import { ChallTestSrvDns } from '../../lib/sidecars/issuer/dns/challtestsrv.ts';
-import { REDACT_PATHS } from '../../lib/sidecars/issuer/logger.ts';
 import { type IssuerService, startIssuerService } from '../../lib/sidecars/issuer/service.ts';
+import { createLogger } from '../../lib/sidecars/runtime/logger.ts';
 import { type EdgeStack, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
 import type { TestBed } from '../harness/testbed.ts';
 
@@ -122,8 +122,8 @@ export async function startIssuerStack(
       port = await freePort();
       bed.track(await startRedisServer({ port, dir: bed.dir }));
     }
-    const log = pino(
-      { level: 'debug', base: { service: 'issuer', region: name }, redact: REDACT_PATHS },
+    const log = createLogger(
+      { service: 'issuer', region: name, level: 'debug' },
       pino.destination({ dest: join(bed.dir, `issuer-${name}.log`), sync: true }),
     );
     const service = await startIssuerService(parseIssuerConfig(issuerConfig(name, port, config)), log);

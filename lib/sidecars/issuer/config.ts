@@ -1,10 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { deepFreeze, defineEnvContract, env } from '../../config/env-contract.ts';
 import { hostnameSchema } from '../../core/redis-format.ts';
+import { bool, int, json, logLevel, port, redisPrefix, region } from '../runtime/env-schemas.ts';
 import { IssuerConfigError } from './errors.ts';
 
 /**
- * The issuer's configuration: validated once at start, frozen. `bin/issuer.ts` builds the input
- * from the environment (`issuerConfigFromEnv`); tests build it directly.
+ * The issuer's configuration: validated once at start, deeply frozen. The container reads it from
+ * the environment through `issuerEnv` (its contract) and `issuerConfigFromEnv`; tests and the
+ * local quick start build it directly with `parseIssuerConfig`.
  */
 
 const seconds = z.number().int().min(0);
@@ -144,103 +148,242 @@ export function parseIssuerConfig(input: unknown): IssuerConfig {
     const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new IssuerConfigError(`invalid issuer config:\n${lines.join('\n')}`);
   }
-  return Object.freeze(result.data);
+  return deepFreeze(result.data);
 }
 
-function int(value: string | undefined): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new IssuerConfigError(`expected an integer, got "${value}"`);
-  return n;
-}
+const opt = <S extends z.ZodType>(schema: S) => schema.optional();
 
-function bool(value: string | undefined): boolean | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (value === 'true' || value === '1') return true;
-  if (value === 'false' || value === '0') return false;
-  throw new IssuerConfigError(`expected true or false, got "${value}"`);
-}
+/** The issuer's environment contract (lib/infra builds its container's environment from it). */
+export const issuerEnv = defineEnvContract(
+  'issuer',
+  {
+    region: env.optional('EDGE_REGION', region.default('local'), 'The region this task runs in.'),
+    homeRegion: env.optional(
+      'EDGE_HOME_REGION',
+      opt(region),
+      "The table's home region (leases are written there); default AWS_REGION.",
+    ),
+    logLevel: env.optional('EDGE_LOG_LEVEL', logLevel, 'debug, info, warn or error.'),
+    ownerId: env.optional(
+      'EDGE_LEASE_OWNER_ID',
+      opt(z.string().min(1).max(200)),
+      'Lease owner id; default region/host/pid/random.',
+    ),
+    platformDomain: env.required(
+      'EDGE_PLATFORM_DOMAIN',
+      hostnameSchema,
+      'The platform domain, e.g. platform.example.',
+    ),
+    listenHost: env.optional(
+      'EDGE_ISSUER_HOST',
+      opt(z.string().min(1)),
+      'Address of the API (default 127.0.0.1).',
+    ),
+    listenPort: env.optional(
+      'EDGE_ISSUER_PORT',
+      opt(z.coerce.number().int().min(0).max(65535)),
+      'Port of the API and /healthz (default 9180).',
+    ),
+    redisHost: env.optional(
+      'EDGE_REDIS_HOST',
+      opt(z.string().min(1)),
+      "The task's Redis (default 127.0.0.1).",
+    ),
+    redisPort: env.optional('EDGE_REDIS_PORT', opt(port), "The task's Redis port (default 6379)."),
+    redisPrefix: env.optional(
+      'EDGE_REDIS_PREFIX',
+      opt(redisPrefix),
+      'Prefix of every Redis key (default edge).',
+    ),
+    redisPassword: env.secret(
+      'EDGE_REDIS_PASSWORD',
+      opt(z.string().min(1)),
+      false,
+      "The task's Redis password, if any.",
+    ),
+    tableName: env.required('EDGE_TABLE_NAME', z.string().min(3).max(255), 'The DynamoDB table.'),
+    dynamodbEndpoint: env.optional(
+      'EDGE_DYNAMODB_ENDPOINT',
+      opt(z.url()),
+      'dynalite or DynamoDB Local; unset on AWS.',
+    ),
+    acmeCas: env.optional(
+      'EDGE_ACME_CAS',
+      opt(json),
+      'JSON array of {name, directoryUrl, eab?, budget?}, in order of preference.',
+    ),
+    acmeDirectoryUrl: env.optional(
+      'EDGE_ACME_DIRECTORY_URL',
+      opt(z.url()),
+      'One-CA shorthand for EDGE_ACME_CAS.',
+    ),
+    acmeCaName: env.optional('EDGE_ACME_CA_NAME', opt(z.string().min(1)), 'Its name (default "default").'),
+    acmeEabKid: env.optional(
+      'EDGE_ACME_EAB_KID',
+      opt(z.string().min(1)),
+      'Its external account binding key id.',
+    ),
+    acmeEabHmacKey: env.secret(
+      'EDGE_ACME_EAB_HMAC_KEY',
+      opt(z.string().min(1)),
+      false,
+      'Its EAB HMAC key (base64url).',
+    ),
+    acmeEmail: env.optional('EDGE_ACME_EMAIL', opt(z.email()), 'Contact of the ACME account.'),
+    acmeAccountSecretId: env.optional(
+      'EDGE_ACME_ACCOUNT_SECRET_ID',
+      opt(z.string().min(1)),
+      'The Secrets Manager secret holding the account key (read with the task role).',
+    ),
+    acmeAccountKeyFile: env.optional(
+      'EDGE_ACME_ACCOUNT_KEY_FILE',
+      opt(z.string().min(1)),
+      'The account key file (local runs).',
+    ),
+    acmeAccountKeyCreate: env.optional(
+      'EDGE_ACME_ACCOUNT_KEY_CREATE',
+      opt(bool),
+      'Create that file when missing.',
+    ),
+    acmeTrustFile: env.optional(
+      'EDGE_ACME_TRUST_FILE',
+      opt(z.string().min(1)),
+      "Extra CA certificates for the ACME server's HTTPS (a file).",
+    ),
+    acmeTrustPem: env.optional('EDGE_ACME_TRUST_PEM', opt(z.string().min(1)), 'The same, inline PEM.'),
+    keyType: env.optional(
+      'EDGE_CERT_KEY_TYPE',
+      opt(z.enum(['ecdsa-p256', 'rsa-2048'])),
+      'Key type of issued certificates.',
+    ),
+    dnsProvider: env.optional(
+      'EDGE_DNS01_PROVIDER',
+      z.enum(['none', 'route53', 'challtestsrv']).default('none'),
+      'Where DNS-01 records are written.',
+    ),
+    route53HostedZoneId: env.optional(
+      'EDGE_ROUTE53_HOSTED_ZONE_ID',
+      opt(z.string().min(1)),
+      'The zone (EDGE_DNS01_PROVIDER=route53).',
+    ),
+    route53TtlSeconds: env.optional('EDGE_ROUTE53_TTL_SECONDS', opt(int(1)), 'TTL of challenge records.'),
+    challtestsrvUrl: env.optional(
+      'EDGE_CHALLTESTSRV_URL',
+      opt(z.url()),
+      'pebble-challtestsrv (EDGE_DNS01_PROVIDER=challtestsrv).',
+    ),
+    leaseTtlSeconds: env.optional('EDGE_LEASE_TTL_SECONDS', opt(int(1)), 'Issuance lease lifetime.'),
+    backoffBaseSeconds: env.optional(
+      'EDGE_BACKOFF_BASE_SECONDS',
+      opt(int(1)),
+      'First backoff after a failure.',
+    ),
+    backoffMaxSeconds: env.optional('EDGE_BACKOFF_MAX_SECONDS', opt(int(1)), 'Longest backoff.'),
+    renewalEnabled: env.optional(
+      'EDGE_RENEWAL_ENABLED',
+      opt(bool),
+      'Run the renewal scheduler (default true).',
+    ),
+    renewBeforeDays: env.optional(
+      'EDGE_RENEW_BEFORE_DAYS',
+      opt(int(1)),
+      'Without ARI: renew this long before expiry.',
+    ),
+    renewJitterSeconds: env.optional('EDGE_RENEW_JITTER_SECONDS', opt(int(0)), 'Spread of renewals.'),
+    renewIntervalSeconds: env.optional(
+      'EDGE_RENEW_INTERVAL_SECONDS',
+      opt(int(1)),
+      'How often renewals are checked.',
+    ),
+    wildcard: env.optional(
+      'EDGE_ISSUE_WILDCARD',
+      opt(bool),
+      'Issue and renew the platform wildcard by DNS-01.',
+    ),
+    shutdownDeadlineMs: env.optional(
+      'EDGE_SHUTDOWN_DEADLINE_MS',
+      int(1000).default(30_000),
+      'Hard deadline of a graceful stop; running orders get all but the last 5 s of it.',
+    ),
+  },
+  (c, fail) => {
+    if (c.acmeCas === undefined && c.acmeDirectoryUrl === undefined) {
+      fail('acmeDirectoryUrl', 'or EDGE_ACME_CAS is required');
+    }
+    if (c.acmeAccountSecretId === undefined && c.acmeAccountKeyFile === undefined) {
+      fail('acmeAccountKeyFile', 'or EDGE_ACME_ACCOUNT_SECRET_ID is required');
+    }
+    if (c.dnsProvider === 'route53' && !c.route53HostedZoneId) {
+      fail('route53HostedZoneId', 'is required with EDGE_DNS01_PROVIDER=route53');
+    }
+    if (c.dnsProvider === 'challtestsrv' && !c.challtestsrvUrl) {
+      fail('challtestsrvUrl', 'is required with EDGE_DNS01_PROVIDER=challtestsrv');
+    }
+  },
+);
 
-function json(name: string, value: string | undefined): unknown {
-  if (value === undefined || value === '') return undefined;
-  try {
-    return JSON.parse(value);
-  } catch {
-    throw new IssuerConfigError(`${name} is not valid JSON`);
-  }
-}
+export type IssuerEnv = ReturnType<typeof issuerEnv.parse>;
 
 /**
- * The config from environment variables (the container's interface). `ISSUER_ACME_CAS` is a JSON
- * array of `{name, directoryUrl, eab?}`; `ISSUER_ACME_DIRECTORY_URL` is the one-CA shorthand.
+ * The issuer's config from its environment: the contract first (each problem names its variable),
+ * then the issuer's own schema. `AWS_REGION` (set by ECS, read by the SDK) is the table's region
+ * when EDGE_HOME_REGION is unset.
  */
-export function issuerConfigFromEnv(env: NodeJS.ProcessEnv): IssuerConfigInput {
-  const cas =
-    json('ISSUER_ACME_CAS', env.ISSUER_ACME_CAS) ??
-    (env.ISSUER_ACME_DIRECTORY_URL
-      ? [
-          {
-            name: env.ISSUER_ACME_CA_NAME ?? 'default',
-            directoryUrl: env.ISSUER_ACME_DIRECTORY_URL,
-            ...(env.ISSUER_ACME_EAB_KID
-              ? { eab: { kid: env.ISSUER_ACME_EAB_KID, hmacKey: env.ISSUER_ACME_EAB_HMAC_KEY ?? '' } }
-              : {}),
-          },
-        ]
-      : []);
-  const account = env.ISSUER_ACME_ACCOUNT_SECRET_ID
-    ? { source: 'secrets-manager', secretId: env.ISSUER_ACME_ACCOUNT_SECRET_ID }
-    : {
-        source: 'file',
-        path: env.ISSUER_ACME_ACCOUNT_KEY_FILE ?? '',
-        create: bool(env.ISSUER_ACME_ACCOUNT_KEY_CREATE),
-      };
-  const dnsProvider = env.ISSUER_DNS_PROVIDER ?? 'none';
+export function issuerConfigFromEnv(e: NodeJS.ProcessEnv): IssuerConfig {
+  return issuerConfigFromVars(issuerEnv.parse(e), e.AWS_REGION);
+}
+
+/** The issuer's config from its parsed environment contract. */
+export function issuerConfigFromVars(vars: IssuerEnv, awsRegion?: string): IssuerConfig {
+  let trustPem = vars.acmeTrustPem;
+  if (vars.acmeTrustFile) {
+    try {
+      trustPem = readFileSync(vars.acmeTrustFile, 'utf8');
+    } catch (err) {
+      throw new IssuerConfigError(
+        `EDGE_ACME_TRUST_FILE: cannot read ${vars.acmeTrustFile} (${(err as Error).message})`,
+      );
+    }
+  }
+  const cas = vars.acmeCas ?? [
+    {
+      name: vars.acmeCaName ?? 'default',
+      directoryUrl: vars.acmeDirectoryUrl,
+      ...(vars.acmeEabKid ? { eab: { kid: vars.acmeEabKid, hmacKey: vars.acmeEabHmacKey ?? '' } } : {}),
+    },
+  ];
+  const account = vars.acmeAccountSecretId
+    ? { source: 'secrets-manager', secretId: vars.acmeAccountSecretId }
+    : { source: 'file', path: vars.acmeAccountKeyFile, create: vars.acmeAccountKeyCreate };
   const dns =
-    dnsProvider === 'route53'
-      ? {
-          provider: 'route53',
-          hostedZoneId: env.ISSUER_ROUTE53_HOSTED_ZONE_ID ?? '',
-          ttlSeconds: int(env.ISSUER_ROUTE53_TTL_SECONDS),
-        }
-      : dnsProvider === 'challtestsrv'
-        ? { provider: 'challtestsrv', url: env.ISSUER_CHALLTESTSRV_URL ?? '' }
-        : { provider: dnsProvider };
-  return {
-    region: env.EDGE_REGION,
-    ownerId: env.ISSUER_OWNER_ID,
-    platformDomain: env.EDGE_PLATFORM_DOMAIN ?? '',
-    listen: { host: env.ISSUER_LISTEN_HOST, port: int(env.ISSUER_PORT) },
+    vars.dnsProvider === 'route53'
+      ? { provider: 'route53', hostedZoneId: vars.route53HostedZoneId, ttlSeconds: vars.route53TtlSeconds }
+      : vars.dnsProvider === 'challtestsrv'
+        ? { provider: 'challtestsrv', url: vars.challtestsrvUrl }
+        : { provider: 'none' };
+  const input = {
+    region: vars.region,
+    ownerId: vars.ownerId,
+    platformDomain: vars.platformDomain,
+    listen: { host: vars.listenHost, port: vars.listenPort },
     redis: {
-      host: env.EDGE_REDIS_HOST,
-      port: int(env.EDGE_REDIS_PORT),
-      prefix: env.EDGE_REDIS_PREFIX,
-      password: env.EDGE_REDIS_PASSWORD || undefined,
+      host: vars.redisHost,
+      port: vars.redisPort,
+      prefix: vars.redisPrefix,
+      password: vars.redisPassword,
     },
-    table: {
-      name: env.EDGE_TABLE_NAME ?? '',
-      endpoint: env.EDGE_DYNAMODB_ENDPOINT || undefined,
-      region: env.EDGE_HOME_REGION ?? env.AWS_REGION,
-    },
-    acme: {
-      cas: cas as IssuerConfigInput['acme']['cas'],
-      email: env.ISSUER_ACME_EMAIL || undefined,
-      account: account as IssuerConfigInput['acme']['account'],
-      trustPem: env.ISSUER_ACME_TRUST_PEM || undefined,
-      keyType: env.ISSUER_KEY_TYPE as IssuerConfigInput['acme']['keyType'],
-    },
-    dns: dns as IssuerConfigInput['dns'],
-    lease: { ttlSeconds: int(env.ISSUER_LEASE_TTL_SECONDS) },
-    backoff: {
-      baseSeconds: int(env.ISSUER_BACKOFF_BASE_SECONDS),
-      maxSeconds: int(env.ISSUER_BACKOFF_MAX_SECONDS),
-    },
+    table: { name: vars.tableName, endpoint: vars.dynamodbEndpoint, region: vars.homeRegion ?? awsRegion },
+    acme: { cas, email: vars.acmeEmail, account, trustPem, keyType: vars.keyType },
+    dns,
+    lease: { ttlSeconds: vars.leaseTtlSeconds },
+    backoff: { baseSeconds: vars.backoffBaseSeconds, maxSeconds: vars.backoffMaxSeconds },
     renewal: {
-      enabled: bool(env.ISSUER_RENEWAL_ENABLED),
-      beforeExpiryDays: int(env.ISSUER_RENEW_BEFORE_DAYS),
-      jitterSeconds: int(env.ISSUER_RENEW_JITTER_SECONDS),
-      intervalSeconds: int(env.ISSUER_RENEW_INTERVAL_SECONDS),
+      enabled: vars.renewalEnabled,
+      beforeExpiryDays: vars.renewBeforeDays,
+      jitterSeconds: vars.renewJitterSeconds,
+      intervalSeconds: vars.renewIntervalSeconds,
     },
-    wildcard: bool(env.ISSUER_WILDCARD),
+    wildcard: vars.wildcard,
   };
+  return parseIssuerConfig(input);
 }

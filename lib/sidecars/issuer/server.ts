@@ -1,12 +1,13 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { hostnameSchema } from '../../core/redis-format.ts';
+import { type ExtraRoutes, send } from '../runtime/health.ts';
 import type { Issuer } from './issuer.ts';
 import type { CertificateStatus } from './state.ts';
 
 /**
- * The issuer's HTTP API, bound to loopback: the edge in the same task is its only client.
+ * The issuer's HTTP API, bound to loopback: the edge in the same task is its only client. It is
+ * mounted on the sidecar runtime's health server, which answers /healthz and /readyz.
  *
  *   POST /v1/certificates/<domain>  ask for a certificate: 202 while the order runs on,
  *                                   409 when refused (registry, backoff, budget), 200 when present
@@ -26,12 +27,6 @@ export interface ApiDeps {
 /** How long POST waits for a quick refusal before answering 202. */
 const EARLY_ANSWER_MS = 100;
 
-function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
-  const text = type === 'application/json' ? JSON.stringify(body) : String(body);
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function metrics(deps: ApiDeps): string {
   const { issuer } = deps;
   const lines = [
@@ -48,19 +43,26 @@ function metrics(deps: ApiDeps): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The domain named in a path segment, or undefined for a malformed percent-escape (a 400, not a 500). */
+function decodeDomain(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment).toLowerCase().replace(/\.$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
 async function handle(deps: ApiDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://issuer');
   const path = url.pathname;
-  if (req.method === 'GET' && path === '/healthz') return send(res, 200, { ok: true });
-  if (req.method === 'GET' && path === '/readyz')
-    return send(res, deps.ready() ? 200 : 503, { ready: deps.ready() });
   if (req.method === 'GET' && path === '/metrics')
     return send(res, 200, metrics(deps), 'text/plain; version=0.0.4');
   if (req.method === 'GET' && path === '/v1/account') return send(res, 200, { thumbprint: deps.thumbprint });
 
   const m = /^\/v1\/certificates\/([^/]+)$/.exec(path);
   if (!m?.[1]) return send(res, 404, { error: 'not found' });
-  const domain = decodeURIComponent(m[1]).toLowerCase().replace(/\.$/, '');
+  const domain = decodeDomain(m[1]);
+  if (domain === undefined) return send(res, 400, { error: 'malformed percent-escape in path' });
   const wildcard = domain === deps.issuer.wildcardName;
   if (!wildcard && !hostnameSchema.safeParse(domain).success)
     return send(res, 400, { error: 'invalid domain' });
@@ -83,23 +85,12 @@ async function handle(deps: ApiDeps, req: IncomingMessage, res: ServerResponse):
   return send(res, 405, { error: 'method not allowed' });
 }
 
-export async function startApi(
-  deps: ApiDeps,
-  host: string,
-  port: number,
-): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    req.resume();
-    handle(deps, req, res).catch((err) => {
-      deps.log.error({ err }, 'api handler failed');
-      if (!res.headersSent) send(res, 500, { error: 'internal error' });
-    });
-  });
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  return { server, url: `http://${host}:${addr.port}` };
+/** The API's routes, for the health server; a path it does not know falls through to its 404. */
+export function apiRoutes(deps: ApiDeps): ExtraRoutes {
+  return async (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://issuer').pathname;
+    if (path !== '/metrics' && path !== '/v1/account' && !path.startsWith('/v1/certificates/')) return false;
+    await handle(deps, req, res);
+    return true;
+  };
 }

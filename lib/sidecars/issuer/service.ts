@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Route53Client } from '@aws-sdk/client-route-53';
@@ -8,6 +7,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RedisKeys } from '../../core/redis-format.ts';
+import { HealthServer } from '../runtime/health.ts';
 import {
   type AccountKeySource,
   FileAccountKey,
@@ -26,7 +26,7 @@ import { IssuanceStore } from './issuance-store.ts';
 import { Issuer } from './issuer.ts';
 import { LeaseStore } from './lease.ts';
 import { RenewalScheduler } from './renewal.ts';
-import { startApi } from './server.ts';
+import { apiRoutes } from './server.ts';
 import { type CertificateStatus, readCertificateState } from './state.ts';
 
 export interface IssuerServiceOverrides {
@@ -43,6 +43,8 @@ export interface IssuerService {
   readonly cas: readonly AcmeCa[];
   /** The API's base URL (what the edge's tls.issuerUrl points at). */
   readonly url: string;
+  /** Serves the API, /healthz and /readyz (ready from start until stop). */
+  readonly health: HealthServer;
   /** JWK thumbprint of the account key (the edge's acme.accountThumbprint). */
   readonly thumbprint: string;
   readonly owner: string;
@@ -136,21 +138,22 @@ export async function startIssuerService(
     },
   );
 
-  let accepting = true;
   const state = (domain: string) =>
     readCertificateState({ certs, issuance }, domain, { renewBeforeDays: config.renewal.beforeExpiryDays });
-  let server: Server;
-  let url: string;
+  const health: HealthServer = new HealthServer(
+    config.listen.host,
+    config.listen.port,
+    apiRoutes({ issuer, state, thumbprint, log, ready: () => health.ready }),
+    (err) => log.error({ err }, 'api handler failed'),
+  );
   try {
-    ({ server, url } = await startApi(
-      { issuer, state, thumbprint, log, ready: () => accepting },
-      config.listen.host,
-      config.listen.port,
-    ));
+    await health.start();
   } catch (err) {
     redis.disconnect();
     throw err;
   }
+  health.setReady(true);
+  const url = health.url;
   if (config.renewal.enabled) scheduler.start();
   if (config.wildcard) {
     issuer.request(issuer.wildcardName).then(
@@ -170,13 +173,13 @@ export async function startIssuerService(
     thumbprint,
     owner,
     state,
+    health,
     async stop(deadlineMs = 25_000) {
-      accepting = false;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      health.setReady(false, { reason: 'shutting down' });
+      const closed = health.stop(false);
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
       await Promise.race([Promise.all([scheduler.stop(), issuer.drain(), closed]), deadline]);
-      server.closeAllConnections();
+      health.closeAll();
       redis.disconnect();
       if (!overrides.dynamo) dynamo.destroy();
     },
