@@ -20,7 +20,16 @@ local FORMS = {
 
 function _M.header_filter()
     if ngx.is_subrequest then
-        return -- a background cache refresh: the client's request is counted already
+        -- A background cache refresh: the client's request is counted already; the storing rule applies.
+        local status = ngx.var.upstream_cache_status
+        if status == "MISS" or status == "EXPIRED" or status == "BYPASS" then
+            judge(ngx.var)
+        end
+        return
+    end
+    if ngx.ctx.edge_directory_form then
+        -- Directory-form tenants share one browser origin: no tenant may widen a service worker's scope.
+        ngx.header["Service-Worker-Allowed"] = nil
     end
     local var = ngx.var
     local tenant = var.edge_tenant

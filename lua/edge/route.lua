@@ -8,6 +8,7 @@ local purge_state = require "edge.purge_state"
 local memory_cache = require "edge.memory_cache"
 local metrics = require "edge.metrics"
 local log = require "edge.log"
+local canary = require "edge.canary"
 
 local match = string.match
 local sub = string.sub
@@ -97,6 +98,11 @@ function _M.route()
     local unsafe = names.unsafe_path(match(uri, "^[^?#]*"))
     if unsafe then
         return reject(400, unsafe)
+    end
+
+    -- The Route53 health check's canary name answers for the region itself, never as a tenant.
+    if host == canary.host then
+        return canary.serve()
     end
 
     local tenant, site_path, reason, location = tenant_for(host, uri)
