@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type EdgeConfig, type EdgeConfigInput, parseEdgeConfig } from '../config/edge-config.ts';
@@ -55,12 +55,35 @@ export function localEdgeConfig(opts: LocalEdgeOptions): EdgeConfig {
   });
 }
 
+/**
+ * Started as root, nginx's workers run as nobody: each directory above `dir` must let others
+ * enter it (o+x), or every request fails with 500 and a `[crit]` line. Throws, naming the
+ * directory, instead of starting an edge that cannot serve.
+ */
+export async function assertWorkersCanEnter(dir: string, what: string): Promise<void> {
+  if (process.getuid?.() !== 0) return; // not root: the workers run as this user
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const mode = (await stat(d)).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `${what} ${dir}: nginx's workers run as an unprivileged user and cannot enter ${d} ` +
+          `(mode ${(mode & 0o777).toString(8).padStart(4, '0')}); use a directory they can reach ` +
+          `(e.g. under /tmp) or allow it with chmod o+x ${d}`,
+      );
+    }
+    if (dirname(d) === d) return;
+  }
+}
+
 /** Writes the rendered nginx.conf and checks it with `nginx -t`; returns its path. */
 export async function prepareEdge(config: EdgeConfig, env: NodeJS.ProcessEnv): Promise<string> {
   const runtime = detectNginxRuntime();
   await mkdir(join(config.paths.runDir, 'tmp'), { recursive: true });
+  await mkdir(config.paths.cacheDir, { recursive: true });
   // Started as root, nginx's workers run as nobody: they must reach the cache and temp directories.
   await chmod(config.paths.runDir, 0o755);
+  await assertWorkersCanEnter(config.paths.runDir, 'the run directory (EDGE_RUN_DIR)');
+  await assertWorkersCanEnter(config.paths.cacheDir, 'the cache directory');
   await ensureFallbackCertificate(config.paths.fallbackCert, config.paths.fallbackKey);
   const confPath = join(config.paths.runDir, 'nginx.conf');
   await writeFile(confPath, renderNginxConf(config));

@@ -10,6 +10,8 @@ local names = require "edge.names"
 local log = require "edge.log"
 
 local byte = string.byte
+local find = string.find
+local sub = string.sub
 local bor = bit.bor
 local bxor = bit.bxor
 
@@ -92,17 +94,26 @@ local function purge_route()
     end
     local gen
     gen, err = purge.apply(p, req.generation)
+    if not gen and err and find(err, "generation range exhausted", 1, true) then
+        log.warn("purge_rejected", { tenant = p.tenant, scope = p.scope, reason = err })
+        return reply(409, { error = "the purge generation of this scope reached its bound" })
+    end
     if not gen then
         metrics.error("purge")
         log.err("purge_failed", { tenant = p.tenant, scope = p.scope, err = err })
         return reply(503, { error = "purge store unavailable", detail = err })
     end
     log.info("purged", { tenant = p.tenant, scope = p.scope, target = p.target, generation = gen })
-    return reply(200, {
+    -- The generation goes out as the exact integer text Redis returned: cjson would round it.
+    local body = cjson.encode({
         purged = { tenant = p.tenant, scope = p.scope, target = p.target },
-        generation = gen,
         region = config.region,
     })
+    ngx.status = 200
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Cache-Control"] = "no-store"
+    ngx.say('{"generation":', gen, ",", sub(body, 2))
+    return ngx.exit(ngx.HTTP_OK)
 end
 
 -- A certificate changed in Redis (renewal, replication): every worker drops its cached copy

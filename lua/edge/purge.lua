@@ -11,29 +11,39 @@ local find = string.find
 local type = type
 local now = ngx.now
 local floor = math.floor
+local format = string.format
 
 local _M = {}
+
+-- Generations are integers in [1, 2^53 - 1] (JavaScript's Number.MAX_SAFE_INTEGER, the bound of the
+-- events' schema): every such value is exact in a Lua number, but Lua prints numbers with 14
+-- significant digits, so generations are always written with "%.0f", never tostring().
+local MAX_GENERATION = 9007199254740991
 
 -- Above this many host/prefix/URL entries a tenant's purges collapse into one tenant-wide purge:
 -- it drops more than was asked, never less, and keeps per-request work bounded.
 local MAX_FIELDS = 1000
 
 -- KEYS[1] hash; ARGV: field, generation, "bump" (a new purge: strictly newer than the last)
--- or "max" (an event being replayed: never goes back), max fields.
+-- or "max" (an event being replayed: never goes back), max fields, max generation.
+-- Returns the generation as "%.0f" text (tostring would round it), or an error reply when a bump
+-- would leave the bounded range.
 -- A tenant-wide purge makes older finer entries redundant, so they are dropped.
 local SCRIPT = [[
 local key, field, gen, mode, max = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local limit = tonumber(ARGV[5])
 local cur = tonumber(redis.call('HGET', key, field) or '0') or 0
 if mode == 'bump' and gen <= cur then gen = cur + 1 end
+if gen > limit then return redis.error_reply('generation range exhausted') end
 if gen > cur then
-  redis.call('HSET', key, field, gen)
+  redis.call('HSET', key, field, string.format('%.0f', gen))
   if redis.call('HLEN', key) > max then
     local all = redis.call('HGETALL', key)
     for i = 2, #all, 2 do
       if tonumber(all[i]) > gen then gen = tonumber(all[i]) end
     end
     field = 't'
-    redis.call('HSET', key, 't', gen)
+    redis.call('HSET', key, 't', string.format('%.0f', gen))
   end
   if field == 't' then
     local all = redis.call('HGETALL', key)
@@ -44,7 +54,7 @@ if gen > cur then
 else
   gen = cur
 end
-return {tostring(gen), redis.call('HGETALL', key)}
+return {string.format('%.0f', gen), redis.call('HGETALL', key)}
 ]]
 
 local function bad(msg)
@@ -76,8 +86,8 @@ function _M.validate(req)
         return bad("tenant must be a tenant id ([a-z0-9-], at most 63 characters)")
     end
     if req.generation ~= nil and (type(req.generation) ~= "number" or req.generation < 1
-        or req.generation ~= floor(req.generation) or req.generation > 9007199254740991) then
-        return bad("generation must be a positive integer")
+        or req.generation ~= floor(req.generation) or req.generation > MAX_GENERATION) then
+        return bad("generation must be an integer from 1 to " .. format("%.0f", MAX_GENERATION))
     end
     local scope = req.scope
     if scope == "tenant" then
@@ -124,7 +134,8 @@ function _M.apply(p, generation)
     local mode = generation and "max" or "bump"
     local gen = generation or floor(now() * 1000)
     local res, err = redis.with(function(red)
-        local r, rerr = red:eval(SCRIPT, 1, keys.purge(p.tenant), p.field, gen, mode, MAX_FIELDS)
+        local r, rerr = red:eval(SCRIPT, 1, keys.purge(p.tenant), p.field, format("%.0f", gen), mode,
+            MAX_FIELDS, format("%.0f", MAX_GENERATION))
         if not r then
             return nil, "redis EVAL failed: " .. tostring(rerr)
         end
@@ -137,7 +148,7 @@ function _M.apply(p, generation)
     if not ok then
         return nil, serr
     end
-    return tonumber(res[1])
+    return res[1] -- the generation as exact integer text
 end
 
 function _M.decode(body)

@@ -13,6 +13,7 @@ local canary = require "edge.canary"
 local match = string.match
 local sub = string.sub
 local find = string.find
+local format = string.format
 
 local _M = {}
 
@@ -44,6 +45,7 @@ local function resolve(host, uri)
         if rest == "" or sub(rest, 1, 1) == "?" then
             return nil, 301, "tenant root needs a trailing slash", "/" .. tenant .. "/" .. rest
         end
+        ngx.ctx.edge_directory_form = true
         return tenant, rest
     end
     local n = #host - #platform_suffix
@@ -136,7 +138,8 @@ function _M.route()
         return
     end
     local gen = purge_state.generation(state, host, site_path, uri)
-    local key = tenant.id .. "|" .. gen .. "|" .. host .. "|" .. uri
+    -- "%.0f": tostring() keeps 14 digits, so large generations would collide in the key.
+    local key = tenant.id .. "|" .. format("%.0f", gen) .. "|" .. host .. "|" .. uri
     if memory_enabled then
         memory_cache.serve(key, var.request_method)
     end

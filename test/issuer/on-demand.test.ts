@@ -143,4 +143,13 @@ describe('on-demand issuance against Pebble', () => {
     const res = await (await fetch(`${stack.issuer.url}/v1/account`)).json();
     expect(res).toEqual({ thumbprint: stack.thumbprint });
   });
+
+  it('answers a malformed percent-escape with 400 and no stack trace', async () => {
+    for (const method of ['GET', 'POST']) {
+      const res = await fetch(`${stack.issuer.url}/v1/certificates/%E0%A4%A`, { method });
+      expect(res.status).toBe(400);
+      const text = await res.text();
+      expect(text).toBe('{"error":"malformed percent-escape in path"}');
+    }
+  });
 });

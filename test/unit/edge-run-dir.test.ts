@@ -1,0 +1,18 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startEdge } from '../../lib/local/edge-server.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'edge-run-dir-')); // mode 0700: others cannot enter
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('a run directory nginx workers cannot enter', () => {
+  it.skipIf(process.getuid?.() !== 0)('refuses to start and says why', async () => {
+    const dir = join(root, 'run');
+    mkdirSync(dir);
+    await expect(
+      startEdge({ dir, controlToken: 't'.repeat(32), config: { platformDomain: 'platform.test' } }),
+    ).rejects.toThrow(`cannot enter ${root} (mode 0700)`);
+  });
+});
