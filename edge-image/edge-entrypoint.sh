@@ -1,5 +1,6 @@
 #!/bin/sh
 # Starts nginx with the nginx.conf rendered by the `edge-config` container (bin/render-edge-config.ts).
+# Works with Debian's nginx (edge-image/Dockerfile.edge) and OpenResty (Dockerfile.edge-openresty).
 set -eu
 
 conf_dir="${EDGE_CONF_DIR:-/etc/edge}"
@@ -25,6 +26,16 @@ fi
 mkdir -p "$run_dir/tmp"
 if [ "${EDGE_TLS_ENGINE:-native}" = "auto-ssl" ]; then
   mkdir -p "$run_dir/auto-ssl"
+fi
+
+# Debian's nginx has Lua as dynamic modules: the image names them in edge-modules.conf, loaded
+# ahead of the rendered config unless that config already loads modules itself (local runs do).
+# OpenResty has no such file and runs the rendered config as it is.
+modules="${EDGE_NGINX_MODULES:-/etc/nginx/edge-modules.conf}"
+if [ -s "$modules" ] && ! grep -q '^load_module ' "$conf"; then
+  printf '# Written by edge-entrypoint: the image'"'"'s modules, then the rendered config.\ninclude %s;\ninclude %s;\n' \
+    "$modules" "$conf" >"$run_dir/nginx.conf"
+  conf="$run_dir/nginx.conf"
 fi
 
 nginx -t -q -p "$run_dir" -c "$conf" -e stderr

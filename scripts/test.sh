@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command: installs what is missing, then typecheck, lint and every test suite.
+# The one test command: installs what is missing, then typecheck, lint, every test suite and the
+# container images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,3 +9,5 @@ npx tsc --noEmit
 npx biome check .
 luacheck --config .luacheckrc lua
 npx vitest run "$@"
+# The images the task runs, built with podman from bases made here (docs/images.md).
+bash scripts/build-images.sh

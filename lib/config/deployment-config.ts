@@ -179,7 +179,17 @@ export const deploymentConfigSchema = z
       .default(30),
     /** Prebuilt image URIs; by default both images are built from `edge-image/` at deploy time. */
     images: z
-      .object({ edge: z.string().min(1).optional(), sidecars: z.string().min(1).optional() })
+      .object({
+        edge: z.string().min(1).optional(),
+        sidecars: z.string().min(1).optional(),
+        /**
+         * The edge image built at deploy time: `debian` (edge-image/Dockerfile.edge, Debian trixie's
+         * nginx with the Lua module, the one rehearsed) or `openresty` (Dockerfile.edge-openresty,
+         * not verified on the project's machines). Default: `openresty` with `tlsEngine: auto-ssl`
+         * (Debian does not package lua-resty-auto-ssl), else `debian`. See docs/images.md.
+         */
+        edgeBase: z.enum(['debian', 'openresty']).optional(),
+      })
       .strict()
       .prefault({}),
   })
@@ -191,6 +201,12 @@ export const deploymentConfigSchema = z
     names.forEach((n, i) => {
       if (names.indexOf(n) !== i) issue(['regions', i, 'region'], `region "${n}" is listed twice`);
     });
+    if (c.tlsEngine === 'auto-ssl' && c.images.edgeBase === 'debian' && !c.images.edge) {
+      issue(
+        ['images', 'edgeBase'],
+        '"debian" has no lua-resty-auto-ssl: tlsEngine "auto-ssl" needs "openresty"',
+      );
+    }
     if (!names.includes(c.homeRegion)) {
       issue(['homeRegion'], `"${c.homeRegion}" is not one of the edge regions (${names.join(', ')})`);
     }

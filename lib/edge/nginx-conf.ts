@@ -1,11 +1,29 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Mustache from 'mustache';
 import type { EdgeConfig } from '../config/edge-config.ts';
 
-export const NGINX_TEMPLATE_PATH = fileURLToPath(
-  new URL('../../edge-image/nginx.conf.mustache', import.meta.url),
-);
+/**
+ * Where the template may be, seen from this module: `lib/edge/` in the source tree (tsx, tests),
+ * `dist/lib/edge/` in the sidecar image, which keeps the template beside `dist/` at
+ * `/app/edge-image/` (edge-image/Dockerfile.sidecars).
+ */
+export function nginxTemplateCandidates(moduleUrl: string | URL = import.meta.url): string[] {
+  return ['../../edge-image/nginx.conf.mustache', '../../../edge-image/nginx.conf.mustache'].map((rel) =>
+    fileURLToPath(new URL(rel, moduleUrl)),
+  );
+}
+
+/** The first candidate that exists; the source tree's path when none does (the read then names it). */
+export function resolveNginxTemplate(
+  moduleUrl: string | URL = import.meta.url,
+  exists: (path: string) => boolean = existsSync,
+): string {
+  const candidates = nginxTemplateCandidates(moduleUrl);
+  return candidates.find(exists) ?? (candidates[0] as string);
+}
+
+export const NGINX_TEMPLATE_PATH = resolveNginxTemplate();
 
 /** The part of the config the Lua modules read at init (no secrets: those come from env). */
 export function luaRuntimeConfig(config: EdgeConfig) {
@@ -25,37 +43,23 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       lru_size: config.tls.lruSize,
       shm_ttl: config.tls.shmTtlSeconds,
       miss_ttl: config.tls.missTtlSeconds,
+      fallback_log_interval_s: config.tls.fallbackLogIntervalSeconds,
       issuer_url: config.tls.issuerUrl ?? null,
       issuer_wait_ms: config.tls.issuerWaitMs,
     },
     routing: {
       record_ttl: config.routing.recordTtlSeconds,
       negative_ttl: config.routing.negativeTtlSeconds,
+      lru_size: config.routing.lruSize,
     },
     cache: {
       status_name: config.cache.statusName,
       default_ttl: config.cache.defaultTtlSeconds,
+      heuristic_percent: config.cache.heuristicPercent,
+      heuristic_max_s: config.cache.heuristicMaxSeconds,
       memory_max_bytes: config.cache.memoryMaxObjectBytes,
       memory_max_ttl: config.cache.memoryMaxTtlSeconds,
     },
-    acme: { thumbprint: config.acme.accountThumbprint ?? null },
-    limits: { purge_body_bytes: config.limits.purgeBodyBytes },
-  };
-}
-
-function view(config: EdgeConfig) {
-  const { paths, listen, nginx, sharedDicts, cache, timeouts, limits, routing, tls } = config;
-  const luaJson = JSON.stringify(luaRuntimeConfig(config));
-  // A Lua long bracket ends at `]==]`; JSON never contains it unless a value does, which validation forbids.
-  if (luaJson.includes(']==]')) throw new Error('config contains the sequence "]==]"');
-  return {
-    loadModules: nginx.loadModules,
-    workerProcesses: String(nginx.workerProcesses),
-    daemon: nginx.daemon ? 'on' : 'off',
-    errorLogLevel: nginx.errorLogLevel,
-    workerConnections: nginx.workerConnections,
-    workerRlimitNofile: nginx.workerRlimitNofile ?? false,
-    shutdownTimeoutSeconds: nginx.shutdownTimeoutSeconds,
     origins: {
       allow_networks: config.origins.allowNetworks,
       deny_networks: config.origins.denyNetworks,
@@ -64,11 +68,11 @@ function view(config: EdgeConfig) {
       dns_timeout_ms: config.origins.dnsTimeoutMs,
       dns_valid_s: config.routing.resolverValidSeconds,
     },
-    runDir: paths.runDir,
-    errorLog: paths.errorLog,
-    accessLog: paths.accessLog,
-    accessLogBuffer: nginx.accessLogBuffer,
-    cacheDir: paths.cacheDir,
+    acme: { thumbprint: config.acme.accountThumbprint ?? null },
+    limits: { purge_body_bytes: config.limits.purgeBodyBytes },
+  };
+}
+
 /** Ports of the edge's task that an origin may never point at (see edge/origin_guard.lua). */
 function ownPorts(config: EdgeConfig): number[] {
   const ports = [
@@ -86,11 +90,30 @@ function ownPorts(config: EdgeConfig): number[] {
   return [...new Set(ports)].sort((a, b) => a - b);
 }
 
+function view(config: EdgeConfig) {
+  const { paths, listen, nginx, sharedDicts, cache, timeouts, limits, routing, tls } = config;
+  const luaJson = JSON.stringify(luaRuntimeConfig(config));
+  // A Lua long bracket ends at `]==]`; JSON never contains it unless a value does, which validation forbids.
+  if (luaJson.includes(']==]')) throw new Error('config contains the sequence "]==]"');
+  return {
+    loadModules: nginx.loadModules,
+    workerProcesses: String(nginx.workerProcesses),
+    daemon: nginx.daemon ? 'on' : 'off',
+    errorLogLevel: nginx.errorLogLevel,
+    workerConnections: nginx.workerConnections,
+    workerRlimitNofile: nginx.workerRlimitNofile ?? false,
+    shutdownTimeoutSeconds: nginx.shutdownTimeoutSeconds,
+    runDir: paths.runDir,
+    errorLog: paths.errorLog,
+    accessLog: paths.accessLog,
+    accessLogBuffer: nginx.accessLogBuffer,
+    cacheDir: paths.cacheDir,
     fallbackCert: paths.fallbackCert,
     fallbackKey: paths.fallbackKey,
     originCaBundle: paths.originCaBundle,
     luaPackagePath: [`${paths.luaDir}/?.lua`, ...paths.luaPackagePath, ';'].join(';'),
-    luaPackageCpath: [...paths.luaPackageCpath, ';'].join(';'),
+    // `;;` appends Lua's default path; without it an empty list would leave lua-cjson unreachable.
+    luaPackageCpath: [...paths.luaPackageCpath, ';'].join(';').replace(/^;$/, ';;'),
     region: config.region,
     listenAddress: listen.address,
     httpPort: listen.httpPort,
@@ -107,11 +130,14 @@ function ownPorts(config: EdgeConfig): number[] {
     shmLocks: sharedDicts.locks,
     shmObjects: sharedDicts.objects,
     shmSslSessions: sharedDicts.sslSessions,
+    shmNegative: sharedDicts.negative,
+    perIpZone: limits.perIpZone,
+    connectionsPerIp: limits.connectionsPerIp || null,
+    requestsPerSecondPerIp: limits.requestsPerSecondPerIp || null,
+    requestBurstPerIp: limits.requestBurstPerIp,
     cacheKeysZone: cache.keysZone,
     cacheMaxSize: cache.maxSize,
     cacheInactiveSeconds: cache.inactiveSeconds,
-    defaultTtlSeconds: cache.defaultTtlSeconds,
-    notFoundTtlSeconds: cache.notFoundTtlSeconds,
     cacheLockTimeoutMs: cache.lockTimeoutMs,
     clientHeaderMs: timeouts.clientHeaderMs,
     clientBodyMs: timeouts.clientBodyMs,
