@@ -107,6 +107,12 @@ export const edgeConfigSchema = z
         /** The memory tier of small cached responses. */
         objects: size.default('128m'),
         sslSessions: size.default('20m'),
+        /**
+         * Negative answers (unknown SNI and Host), each for its miss TTL. Kept apart so a flood of
+         * unknown names evicts only other negative answers, never the known certificates and
+         * records that serve during a Redis outage.
+         */
+        negative: size.default('10m'),
       })
       .prefault({}),
     cache: z
@@ -155,6 +161,14 @@ export const edgeConfigSchema = z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: port.default(6379),
+        /** Concurrent requests per client address (`limit_conn`, HTTP/2 streams count); 0: no limit. */
+        connectionsPerIp: z.number().int().min(0).default(256),
+        /** Sustained requests per second per client address (`limit_req`); 0: no limit. */
+        requestsPerSecondPerIp: z.number().int().min(0).default(200),
+        /** Requests above the rate a client address may send in a burst before getting 429. */
+        requestBurstPerIp: z.number().int().min(0).default(1000),
+        /** Shared memory for the per-address counters of each limit (about 16k addresses per MB). */
+        perIpZone: size.default('20m'),
         /** Key prefix shared with lua-resty-auto-ssl: `<prefix>:<domain>:latest`. */
         prefix: z
           .string()
@@ -178,6 +192,8 @@ export const edgeConfigSchema = z
         /** How long a first handshake waits for the issuer before serving the fallback. */
         issuerWaitMs: milliseconds.default(5000),
       })
+        /** Fallback handshakes are logged one line per worker per this interval, with their count. */
+        fallbackLogIntervalSeconds: positiveSeconds.default(10),
       .prefault({}),
     routing: z
       .object({
@@ -189,6 +205,8 @@ export const edgeConfigSchema = z
         resolvers: z.array(z.string()).default(['127.0.0.1']),
         resolverValidSeconds: positiveSeconds.default(30),
       })
+        /** Tenant and domain records kept per worker. */
+        lruSize: z.number().int().min(16).default(20000),
       .prefault({}),
     /**
      * Which addresses a tenant's origin may have. Origin host names are resolved by the edge and

@@ -19,9 +19,12 @@ local type = type
 local _M = {}
 
 local conf = config.routing
-local lru = assert(lrucache.new(20000))
+local lru = assert(lrucache.new(conf.lru_size))
+-- Known records only: read when Redis is down. Unknown names go to edge_negative, with a TTL, so
+-- a flood of random hosts can evict only other negative answers.
 local shm = ngx.shared.edge_routes
-local MISSING = ""
+local negative = ngx.shared.edge_negative
+local NEG_PREFIX = "r:"
 
 -- Origin URL parts for proxy_pass: the origin always comes from the tenant record, never the request.
 local function parse_origin(origin)
@@ -88,14 +91,14 @@ end
 
 local function remember(key, raw, decode)
     if not raw then
-        lru:set(key, false, conf.negative_ttl)
+        negative:set(NEG_PREFIX .. key, true, conf.negative_ttl)
         return nil
     end
     local rec, err = decode(raw)
     if not rec then
         metrics.error("invalid_record")
         log.err("invalid_record", { key = key, err = err })
-        lru:set(key, false, conf.negative_ttl)
+        negative:set(NEG_PREFIX .. key, true, conf.negative_ttl)
         return nil
     end
     lru:set(key, rec, conf.record_ttl)
@@ -108,23 +111,30 @@ end
 local function fetch(key, decode)
     local rec, stale = lru:get(key)
     if rec ~= nil then
-        return rec or nil
+        return rec
+    end
+    if stale == nil and negative:get(NEG_PREFIX .. key) then
+        return nil
     end
     local raw, err = redis.get(key)
     if err then
         metrics.error("redis")
         log.warn("record_lookup_failed", { key = key, err = err })
         if stale ~= nil then
-            return stale or nil
+            return stale
         end
         local last = shm:get(key)
         if last == nil then
             return nil, err
         end
-        return remember(key, last ~= MISSING and last or nil, decode)
+        return remember(key, last, decode)
     end
     -- No expiry: this copy is only read when Redis is down, and then any answer beats none.
-    shm:set(key, raw or MISSING)
+    if raw then
+        shm:set(key, raw)
+    else
+        shm:delete(key)
+    end
     return remember(key, raw, decode)
 end
 
@@ -148,3 +158,5 @@ function _M.forget(tenant_id, domain)
 end
 
 return _M
+        negative:delete(NEG_PREFIX .. keys.tenant(tenant_id))
+        negative:delete(NEG_PREFIX .. keys.domain(domain))

@@ -1,7 +1,10 @@
 -- Certificate selection in ssl_certificate_by_lua (the `native` engine).
 -- Tiers, fastest first: a per-worker LRU of parsed cert/key, the edge_certs shared dict
--- (PEM JSON as stored in Redis), then Redis itself. Misses are remembered briefly;
--- unknown names keep the fallback certificate from nginx.conf.
+-- (PEM JSON as stored in Redis), then Redis itself. Misses are remembered briefly in their own
+-- bounded dict (edge_negative), never in the LRU or edge_certs, so a flood of unknown names
+-- cannot evict the certificates that serve during a Redis outage. Unknown names keep the
+-- fallback certificate from nginx.conf; those handshakes are counted, and logged one line per
+-- worker per interval with how many there were.
 local ssl = require "ngx.ssl"
 local lrucache = require "resty.lrucache"
 local cjson = require "cjson.safe"
@@ -14,6 +17,7 @@ local metrics = require "edge.metrics"
 local log = require "edge.log"
 
 local shm = ngx.shared.edge_certs
+local negative = ngx.shared.edge_negative
 local now = ngx.now
 local time = ngx.time
 local sub = string.sub
@@ -27,7 +31,7 @@ local platform_suffix = "." .. platform
 local wildcard_name = "*." .. platform
 -- Parsed entries are compared with the shared dict at this pace so a renewal reaches every worker.
 local CHECK_EVERY = math.min(60, conf.shm_ttl)
-local MISS = ""
+local NEG_PREFIX = "c:"
 -- Shared-dict key marking when a name was forgotten; "!" never occurs in a host name.
 local FORGOTTEN = "!forgotten:"
 
@@ -35,6 +39,10 @@ local lru, lru_err = lrucache.new(conf.lru_size)
 if not lru then
     error("edge: failed to create certificate LRU: " .. tostring(lru_err))
 end
+
+-- Fallback handshakes since this worker last logged one.
+local FALLBACK_LOG_INTERVAL = conf.fallback_log_interval_s
+local fallbacks, fallback_logged_at = 0, 0
 
 -- Optional hook set by edge.issuer (native engine): asks for a certificate on a miss.
 _M.on_miss = nil
@@ -65,18 +73,14 @@ local function lookup(name)
     if entry then
         -- Forgotten (renewed, replicated) after this worker looked: check it again.
         local forgotten = shm:get(FORGOTTEN .. name)
-        local fresh = not forgotten or forgotten < entry.at
-        if entry.miss then
-            if fresh then
-                return nil, "miss"
-            end
-        elseif fresh and now() - entry.at < CHECK_EVERY then
+        if (not forgotten or forgotten < entry.at) and now() - entry.at < CHECK_EVERY then
             return entry, "lru"
-        else
-            current = entry
         end
-    elseif stale and not stale.miss then
+        current = entry
+    elseif stale then
         current = stale
+    elseif negative:get(NEG_PREFIX .. name) then
+        return nil, "miss"
     end
 
     -- Shared-dict entries never expire by themselves (only evicted when the dict is full): the
@@ -85,7 +89,7 @@ local function lookup(name)
     local json, fetched = shm:get(name)
     local tier = "shm"
     local last_known
-    if json ~= nil and time() - (fetched or 0) >= (json == MISS and conf.miss_ttl or conf.shm_ttl) then
+    if json ~= nil and time() - (fetched or 0) >= conf.shm_ttl then
         last_known, json = json, nil
     end
     if json == nil then
@@ -99,22 +103,22 @@ local function lookup(name)
                 return current, "lru"
             end
             json = last_known
-            if json == nil or json == MISS then
+            if json == nil then
                 return nil, "miss"
             end
+        elseif json == nil then
+            shm:delete(name)
+            negative:set(NEG_PREFIX .. name, true, conf.miss_ttl)
+            return nil, "miss"
         else
             tier = "redis"
-            local ok, serr = shm:set(name, json or MISS, 0, time())
+            local ok, serr = shm:set(name, json, 0, time())
             if not ok then
                 log.warn("cert_cache_failed", { domain = name, err = serr })
             end
         end
     end
 
-    if json == nil or json == MISS then
-        lru:set(name, { miss = true, at = now() }, conf.miss_ttl)
-        return nil, "miss"
-    end
     if current and current.raw == json then
         current.at = now()
         return current, tier
@@ -124,7 +128,7 @@ local function lookup(name)
     if not parsed then
         metrics.error("corrupt_certificate")
         log.err("corrupt_certificate", { domain = name, err = perr })
-        lru:set(name, { miss = true, at = now() }, conf.miss_ttl)
+        negative:set(NEG_PREFIX .. name, true, conf.miss_ttl)
         return nil, "miss"
     end
     parsed.raw = json
@@ -155,6 +159,7 @@ end
 function _M.forget(name)
     lru:delete(name)
     shm:delete(name)
+    negative:delete(NEG_PREFIX .. name)
     shm:set(FORGOTTEN .. name, now(), CHECK_EVERY + 1)
 end
 
@@ -185,8 +190,13 @@ function _M.certificate()
     metrics.cert_lookup(entry and tier or "miss")
     if not entry then
         metrics.handshake("fallback")
-        -- One line per fallback handshake: the regional alarm counts them with a metric filter.
-        log.warn("cert_fallback", { domain = name })
+        fallbacks = fallbacks + 1
+        local t = now()
+        if t - fallback_logged_at >= FALLBACK_LOG_INTERVAL then
+            -- Sampled: one line per worker per interval, with the count and the latest name.
+            log.warn("cert_fallback", { domain = name, count = fallbacks })
+            fallbacks, fallback_logged_at = 0, t
+        end
         return
     end
 
