@@ -1,8 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -15,6 +17,8 @@ export interface EdgeAlarmsProps {
   /** The `edge` container's log group: JSON access log on stdout, JSON events in the error log. */
   readonly edgeLogGroup: logs.ILogGroup;
   readonly connectionsPerTask: cloudwatch.IMetric;
+  /** Every alarm notifies this topic on ALARM and on OK. Default: no notification. */
+  readonly actionTopic?: sns.ITopic;
   /** Namespace of the log-derived metrics. Default: `Edge`. */
   readonly metricNamespace?: string;
   /** Fallback certificates served per 5 minutes before alarming. Default: 100. */
@@ -109,6 +113,14 @@ export class EdgeAlarms extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     };
+
+    if (props.actionTopic) {
+      const action = new cwActions.SnsAction(props.actionTopic);
+      for (const alarm of Object.values(this.alarms)) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
 
     const nlb = props.loadBalancer.metrics;
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {

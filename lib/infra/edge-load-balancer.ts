@@ -16,6 +16,8 @@ export interface EdgeLoadBalancerProps {
    * delete), a list imports existing `eipalloc-` ids. Default: AWS-assigned addresses.
    */
   readonly elasticIps?: 'create' | readonly string[];
+  /** How long a deregistering task keeps its connections. Default: 90 seconds. */
+  readonly deregistrationDelay?: Duration;
 }
 
 /**
@@ -102,7 +104,7 @@ export class EdgeLoadBalancer extends Construct {
         // source and their security group can admit the NLB alone.
         preserveClientIp: false,
         connectionTermination: true,
-        deregistrationDelay: Duration.seconds(30),
+        deregistrationDelay: props.deregistrationDelay ?? Duration.seconds(90),
         healthCheck: {
           protocol: elbv2.Protocol.TCP,
           port: String(port),

@@ -1,7 +1,9 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import {
   type DeploymentConfig,
@@ -62,10 +64,24 @@ export class RegionalStack extends Stack {
       dualStack,
       flowLogRetention: retention,
     });
+    const cacheGiB = c.task.ephemeralStorageGiB - c.task.cacheHeadroomGiB;
+    const edgeConfig = taskEdgeConfig({
+      region: r.region,
+      platformDomain: c.platformDomain,
+      engine: c.tlsEngine,
+      redisPrefix: c.redisPrefix,
+      vpcCidr: c.network.vpcCidr,
+      cacheMaxSizeGiB: cacheGiB,
+      cpuUnits: c.task.cpu,
+      connectionsPerTask: c.task.connectionsPerTask,
+    });
     this.loadBalancer = new EdgeLoadBalancer(this, 'LoadBalancer', {
       vpc: this.network.vpc,
       dualStack,
       ...(r.elasticIps ? { elasticIps: r.elasticIps } : {}),
+      // Longer than nginx keeps an idle connection: a stopping task's clients finish and leave
+      // before the NLB cuts what is left and ECS sends the stop signal.
+      deregistrationDelay: Duration.seconds(edgeConfig.timeouts.keepaliveSeconds + 25),
     });
 
     const dlq = new DeadLetterQueue(this, 'DeadLetters', { queueName: names.deadLetterQueue });
@@ -94,23 +110,13 @@ export class RegionalStack extends Stack {
       primaryArnParameterName: names.privateKeyPrimaryParameter,
     });
     const images = props.images ?? edgeImages(c);
-    const cacheGiB = c.task.ephemeralStorageGiB - c.task.cacheHeadroomGiB;
     this.task = new EdgeTask(this, 'Task', {
       edgeImage: images.edge,
       sidecarImage: images.sidecars,
       cpu: c.task.cpu,
       memoryMiB: c.task.memoryMiB,
       ephemeralStorageGiB: c.task.ephemeralStorageGiB,
-      edgeConfig: taskEdgeConfig({
-        region: r.region,
-        platformDomain: c.platformDomain,
-        engine: c.tlsEngine,
-        redisPrefix: c.redisPrefix,
-        vpcCidr: c.network.vpcCidr,
-        cacheMaxSizeGiB: cacheGiB,
-        cpuUnits: c.task.cpu,
-        connectionsPerTask: c.task.connectionsPerTask,
-      }),
+      edgeConfig,
       listenerEnvironment: {
         REGION: r.region,
         LOG_LEVEL: 'info',
@@ -180,7 +186,30 @@ export class RegionalStack extends Stack {
 
     const edgeLogs = this.task.logGroups.edge;
     if (!edgeLogs) throw new Error('the edge container has no log group');
+    // Alarm notifications: the topic named in the config (same name in every region), else one here.
+    const alarmTopic = c.alarms.topicName
+      ? sns.Topic.fromTopicArn(
+          this,
+          'AlarmTopic',
+          `arn:${partition}:sns:${r.region}:${account}:${c.alarms.topicName}`,
+        )
+      : new sns.Topic(this, 'AlarmTopic', {
+          topicName: names.alarmTopic,
+          displayName: `Edge ${c.name} alarms (${r.region})`,
+          enforceSSL: true,
+        });
+    if (alarmTopic instanceof sns.Topic) {
+      acknowledge(alarmTopic, [
+        {
+          id: 'AwsSolutions-SNS2',
+          reason:
+            'Alarm notifications carry alarm names and states only; CloudWatch cannot publish to a topic under the AWS-managed SNS key, and a customer key per region for this is not worth its cost.',
+        },
+      ]);
+    }
+    if (c.alarms.email) alarmTopic.addSubscription(new subscriptions.EmailSubscription(c.alarms.email));
     this.alarms = new EdgeAlarms(this, 'Alarms', {
+      actionTopic: alarmTopic,
       region: r.region,
       loadBalancer: this.loadBalancer.loadBalancer,
       httpsTargetGroup: this.loadBalancer.targetGroups.https,
@@ -208,6 +237,10 @@ export class RegionalStack extends Stack {
         .map(([code]) => code),
       isDefault: geo.default === r.region,
       ipv6: dualStack,
+      anyRegionName: names.anyRegionHostname,
+      regionName: names.regionHostname(r.region),
+      healthCheckName: names.healthCheckHostname(r.region),
+      healthCheckSearchString: `edge-health ok ${r.region}`,
     });
 
     acknowledge(this.task.taskDefinition, [

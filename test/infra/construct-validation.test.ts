@@ -49,6 +49,10 @@ describe('construct validation', () => {
           recordNames: ['edge.a.example'],
           loadBalancer: lb.loadBalancer,
           region: 'eu-west-1',
+          anyRegionName: 'any.edge.a.example',
+          regionName: 'eu-west-1.edge.a.example',
+          healthCheckName: 'edge-health-eu-west-1.a.example',
+          healthCheckSearchString: 'edge-health ok eu-west-1',
         }),
     ).toThrow('region eu-west-1 has no geolocation mapped to it; map a continent or country to it');
   });

@@ -506,39 +506,93 @@ describe('regional stack', () => {
     });
   });
 
-  it('writes geolocation alias records for its continents and countries, with a health check', () => {
+  it('health-checks the region through its canary over HTTPS with SNI, matching the body', () => {
     const t = regional['ap-southeast-1'] as Template;
     t.resourceCountIs('AWS::Route53::HealthCheck', 1);
     t.hasResourceProperties('AWS::Route53::HealthCheck', {
-      HealthCheckConfig: Match.objectLike({ Type: 'TCP', Port: 443 }),
+      HealthCheckConfig: {
+        Type: 'HTTPS_STR_MATCH',
+        FullyQualifiedDomainName: 'edge-health-ap-southeast-1.platform.example',
+        Port: 443,
+        ResourcePath: '/',
+        EnableSNI: true,
+        SearchString: 'edge-health ok ap-southeast-1',
+        RequestInterval: 30,
+        FailureThreshold: 3,
+      },
     });
+    // The canary's name is this region's NLB, not geolocated, so the check sees this region.
+    const canary = resourcesOf(t, 'AWS::Route53::RecordSet').filter(
+      (r) => r.Name === 'edge-health-ap-southeast-1.platform.example.',
+    );
+    expect(canary).toHaveLength(1);
+    expect(canary[0]?.SetIdentifier).toBeUndefined();
+    expect(JSON.stringify(canary[0]?.AliasTarget)).toContain('LoadBalancerNlb');
+  });
+
+  it('sends every location to its region through a failover pair that falls back to the nearest healthy region', () => {
+    const t = regional['ap-southeast-1'] as Template;
     const records = resourcesOf(t, 'AWS::Route53::RecordSet');
-    const summary = records.map((r) => [r.Name, r.Type, r.SetIdentifier, r.GeoLocation]).sort();
+    const summary = records
+      .filter((r) => !String(r.Name).startsWith('edge-health-'))
+      .map((r) => [
+        r.Name,
+        r.Type,
+        r.SetIdentifier,
+        r.GeoLocation ?? r.Failover ?? r.Region,
+        r.HealthCheckId ? 'checked' : '-',
+      ])
+      .sort();
+    const check = 'checked';
     expect(summary).toEqual(
       [
-        ['edge.platform.example.', 'A', 'ap-southeast-1-continent-AS', { ContinentCode: 'AS' }],
-        ['edge.platform.example.', 'A', 'ap-southeast-1-continent-OC', { ContinentCode: 'OC' }],
-        ['edge.platform.example.', 'A', 'ap-southeast-1-country-IN', { CountryCode: 'IN' }],
-        ['platform.example.', 'A', 'ap-southeast-1-continent-AS', { ContinentCode: 'AS' }],
-        ['platform.example.', 'A', 'ap-southeast-1-continent-OC', { ContinentCode: 'OC' }],
-        ['platform.example.', 'A', 'ap-southeast-1-country-IN', { CountryCode: 'IN' }],
+        ['any.edge.platform.example.', 'A', 'ap-southeast-1', 'ap-southeast-1', check],
+        ['ap-southeast-1.edge.platform.example.', 'A', 'ap-southeast-1-primary', 'PRIMARY', check],
+        ['ap-southeast-1.edge.platform.example.', 'A', 'ap-southeast-1-any', 'SECONDARY', '-'],
+        ['edge.platform.example.', 'A', 'ap-southeast-1-continent-AS', { ContinentCode: 'AS' }, '-'],
+        ['edge.platform.example.', 'A', 'ap-southeast-1-continent-OC', { ContinentCode: 'OC' }, '-'],
+        ['edge.platform.example.', 'A', 'ap-southeast-1-country-IN', { CountryCode: 'IN' }, '-'],
+        ['platform.example.', 'A', 'ap-southeast-1-continent-AS', { ContinentCode: 'AS' }, '-'],
+        ['platform.example.', 'A', 'ap-southeast-1-continent-OC', { ContinentCode: 'OC' }, '-'],
+        ['platform.example.', 'A', 'ap-southeast-1-country-IN', { CountryCode: 'IN' }, '-'],
       ].sort(),
     );
+    const alias = (r: Json) => JSON.stringify(r.AliasTarget);
     for (const r of records) {
       expect(r.HostedZoneId).toBe('Z0123456789EXAMPLE');
-      expect(r.HealthCheckId).toEqual({ Ref: expect.stringMatching(/^GeoDnsHealthCheck/) });
-      expect((r.AliasTarget as Json).EvaluateTargetHealth).toBe(true);
+      if (r.GeoLocation) expect(alias(r)).toContain('GeoDnsPrimaryA');
+      if (r.Failover === 'SECONDARY') expect(alias(r)).toContain('GeoDnsAnyA');
+      if (r.Failover === 'PRIMARY' || r.Region) {
+        expect(alias(r)).toContain('LoadBalancerNlb');
+        expect((r.AliasTarget as Json).EvaluateTargetHealth).toBe(true);
+        expect(r.HealthCheckId).toEqual({ Ref: expect.stringMatching(/^GeoDnsHealthCheck/) });
+      }
     }
   });
 
   it('writes the default geolocation record only in the default region', () => {
     const defaults = (region: string) =>
       resourcesOf(regional[region] as Template, 'AWS::Route53::RecordSet').filter(
-        (r) => (r.GeoLocation as Json).CountryCode === '*',
+        (r) => (r.GeoLocation as Json | undefined)?.CountryCode === '*',
       ).length;
     expect(defaults('eu-west-1')).toBe(2);
     expect(defaults('us-east-1')).toBe(0);
     expect(defaults('ap-southeast-1')).toBe(0);
+  });
+
+  it("notifies the region's alarm topic on ALARM and OK from every alarm", () => {
+    const t = regional['us-east-1'] as Template;
+    t.hasResourceProperties('AWS::SNS::Topic', { TopicName: 'edge-alarms' });
+    // The edge's own alarms (target-tracking alarms belong to Application Auto Scaling).
+    const alarms = resourcesOf(t, 'AWS::CloudWatch::Alarm').filter((a) =>
+      String(a.AlarmDescription ?? '').startsWith('us-east-1:'),
+    );
+    expect(alarms).toHaveLength(4);
+    for (const a of alarms) {
+      for (const actions of [a.AlarmActions, a.OKActions]) {
+        expect(actions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
+      }
+    }
   });
 
   it('alarms on unhealthy targets, dead letters, fallback certificates and 5xx, with a dashboard', () => {
