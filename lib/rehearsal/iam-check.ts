@@ -23,6 +23,12 @@ export interface CheckPermissionsOptions {
   readonly partition?: string;
   /** Values for references the check cannot resolve on its own: `LogicalId` or `LogicalId.Attribute` → value. */
   readonly values?: Readonly<Record<string, string>>;
+  /**
+   * Resolves a reference the way the rehearsal resolved the task's environment (so generated
+   * names and key ids agree with what the sidecars were given); `undefined` falls back to the
+   * check's own resolution.
+   */
+  readonly reference?: (logicalId: string, attribute?: string) => string | undefined;
 }
 
 export interface Grant {
@@ -76,6 +82,9 @@ interface Scope {
   readonly stackName: string;
   readonly template: Template;
   readonly values: Readonly<Record<string, string>>;
+  readonly reference?: (logicalId: string, attribute?: string) => string | undefined;
+  /** Key ARNs the recorded calls used, by alias (`<region>/<alias>`): resolves keys CloudFormation named. */
+  readonly keysByAlias: ReadonlyMap<string, string>;
   readonly unresolved: Set<string>;
 }
 
@@ -104,6 +113,8 @@ export async function checkPermissions(opts: CheckPermissionsOptions): Promise<P
     stackName,
     template,
     values: opts.values ?? {},
+    reference: opts.reference,
+    keysByAlias: keysByAlias(calls),
     unresolved: new Set(),
   };
   const roleLogicalId = taskRole(template, stackName);
@@ -324,6 +335,18 @@ function asStatements(doc: unknown): Statement[] {
   return s === undefined ? [] : Array.isArray(s) ? s : [s];
 }
 
+function keysByAlias(calls: readonly CallRecord[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const c of calls) {
+    if (c.service !== 'kms') continue;
+    const aliases = c.context['kms:ResourceAliases'];
+    const region = c.resource.split(':')[3];
+    for (const alias of typeof aliases === 'string' ? [aliases] : (aliases ?? []))
+      out.set(`${region}/${alias}`, c.resource);
+  }
+  return out;
+}
+
 /* ------------------------------------------------------------------ allow-list */
 
 interface AllowEntry {
@@ -502,6 +525,8 @@ function placeholder(what: string, s: Scope): string {
 
 function ref(id: string, s: Scope): string {
   if (s.values[id] !== undefined) return s.values[id] as string;
+  const hooked = s.reference?.(id);
+  if (hooked !== undefined) return hooked;
   switch (id) {
     case 'AWS::Partition':
       return s.partition;
@@ -543,7 +568,7 @@ function ref(id: string, s: Scope): string {
 }
 
 function getAtt(id: string, attr: string, s: Scope): string {
-  const given = s.values[`${id}.${attr}`];
+  const given = s.values[`${id}.${attr}`] ?? s.reference?.(id, attr);
   if (given !== undefined) return given;
   const r = s.template.Resources?.[id];
   const p = r?.Properties ?? {};
@@ -565,6 +590,19 @@ function getAtt(id: string, attr: string, s: Scope): string {
       return table
         ? `arn:${s.partition}:dynamodb:${s.region}:${s.account}:table/${table}`
         : placeholder(`Fn::GetAtt ${id}.${attr}`, s);
+    }
+    case 'AWS::KMS::Key.Arn':
+    case 'AWS::KMS::ReplicaKey.Arn': {
+      // The key id is generated at deploy time: take the key the calls reached through its alias.
+      const aliases = Object.values(s.template.Resources ?? {}).filter(
+        (a) =>
+          a.Type === 'AWS::KMS::Alias' && JSON.stringify(a.Properties?.TargetKeyId ?? '').includes(`"${id}"`),
+      );
+      for (const a of aliases) {
+        const arn = s.keysByAlias.get(`${s.region}/${String(a.Properties?.AliasName)}`);
+        if (arn) return arn;
+      }
+      return placeholder(`Fn::GetAtt ${id}.${attr}`, s);
     }
     case 'AWS::IAM::Role.Arn': {
       const role = name('RoleName');

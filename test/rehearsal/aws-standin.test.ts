@@ -65,6 +65,7 @@ beforeAll(async () => {
     challtestsrvUrl: `http://127.0.0.1:${(challtestsrv.address() as AddressInfo).port}`,
     dynaliteUrl: dynalite.endpoint,
     queues: [{ name: 'edge-dlq' }],
+    kmsAliases: { 'alias/private-keys': `arn:aws:kms:${REGION}:${ACCOUNT}:key/mrk-0123456789abcdef` },
     log: () => {},
   });
   // What the rehearsal gives the sidecar containers: the SDK's own endpoint variables.
@@ -237,6 +238,17 @@ describe('the AWS stand-in, reached through AWS_ENDPOINT_URL_* by clients built 
       ['www.acme-shop.com', 'ok'],
       ['evil.example', 'InvalidCiphertextException'],
     ]);
+  });
+
+  it('records the aliases of a key CloudFormation created when the key is named by its ARN', async () => {
+    const kms = new KMSClient({});
+    const keyArn = `arn:aws:kms:${REGION}:${ACCOUNT}:key/mrk-0123456789abcdef`;
+    const key = await kms.send(new GenerateDataKeyCommand({ KeyId: keyArn, KeySpec: 'AES_256' }));
+    expect(key.KeyId).toBe(keyArn);
+    expect(recordsOf('kms:GenerateDataKey').find((r) => r.resource === keyArn)?.context).toEqual({
+      'kms:CallerAccount': ACCOUNT,
+      'kms:ResourceAliases': ['alias/private-keys'],
+    });
   });
 
   it('reads a secret from its file, by name or by ARN', async () => {

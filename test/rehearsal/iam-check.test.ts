@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../../lib/rehearsal/aws/record.ts';
@@ -68,6 +69,22 @@ beforeAll(() => {
         ],
       }),
     ],
+  });
+  // A key whose id CloudFormation generates: the check finds it through its alias in the calls.
+  const keyStack = new Stack(app, 'KeyFixture', {
+    stackName: 'fixture-key-stack',
+    env: { account: ACCOUNT, region: REGION },
+  });
+  const key = new kms.Key(keyStack, 'Key', { alias: 'alias/fixture' });
+  const keyRole = new iam.Role(keyStack, 'TaskRole', {
+    assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+  });
+  new ecs.FargateTaskDefinition(keyStack, 'Task', { taskRole: keyRole }).addContainer('app', {
+    image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
+  });
+  new iam.Policy(keyStack, 'Permissions', {
+    roles: [keyRole],
+    statements: [new iam.PolicyStatement({ sid: 'Key', actions: ['kms:Decrypt'], resources: [key.keyArn] })],
   });
   app.synth();
 });
@@ -141,6 +158,23 @@ describe('the offline permission check', () => {
     expect(report.unused).toEqual([]);
     expect(report.expectedUnused.map((g) => g.action)).toEqual(['secretsmanager:GetSecretValue']);
     expect(report.staleAllowList).toEqual(['sqs:DeleteQueue *']);
+  });
+
+  it('resolves a generated key id through the alias the recorded calls carry', async () => {
+    const keyArn = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0f0f0f0f-0000-4000-8000-000000000000`;
+    const decrypt = {
+      ...call('kms:Decrypt', keyArn),
+      service: 'kms' as const,
+      context: { 'kms:ResourceAliases': ['alias/fixture'] },
+    };
+    const report = await checkPermissions({
+      assemblyDir,
+      stackName: 'fixture-key-stack',
+      recordFile: writeRecord([decrypt]),
+    });
+    expect(report.unresolved).toEqual([]);
+    expect(report.calls.map((v) => v.decision)).toEqual(['Allowed']);
+    expect(report.unused).toEqual([]);
   });
 
   it('rejects a malformed allow-list line with its position', () => {

@@ -19,6 +19,11 @@ export interface KmsStandInOptions {
    * primary with replicas); default false: one single-region key per region and alias.
    */
   readonly multiRegion?: boolean;
+  /**
+   * Aliases CloudFormation created: alias name or ARN → key id or ARN. Calls that name the key by
+   * its ARN then still carry `kms:ResourceAliases`, as on AWS.
+   */
+  readonly aliases?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -35,7 +40,14 @@ export class KmsStandIn implements ServiceHandler {
   constructor(
     private readonly ctx: StandInContext,
     private readonly opts: KmsStandInOptions = {},
-  ) {}
+  ) {
+    for (const [alias, target] of Object.entries(opts.aliases ?? {})) {
+      const a = /^arn:[^:]+:kms:([^:]+):\d{12}:(alias\/.+)$/.exec(alias);
+      const t = /^arn:[^:]+:kms:([^:]+):\d{12}:key\/(.+)$/.exec(target);
+      const region = a?.[1] ?? t?.[1] ?? ctx.defaultRegion;
+      this.aliasTargets.set(`${region}/${a?.[2] ?? alias}`, t?.[2] ?? target);
+    }
+  }
 
   async handle(r: ServiceRequest): Promise<void> {
     const target = String(r.req.headers['x-amz-target'] ?? '');

@@ -40,6 +40,8 @@ export interface AwsStandInOptions {
   }[];
   /** KMS-encrypted topics: topic ARN → key id, alias or ARN (publishing needs the key). */
   readonly topicKeys?: Readonly<Record<string, string>>;
+  /** KMS aliases CloudFormation created: alias name or ARN → key id or ARN. */
+  readonly kmsAliases?: Readonly<Record<string, string>>;
   /** KMS aliases name multi-region keys (shared material in every region); default false. */
   readonly multiRegionKeys?: boolean;
   /** One JSON object per request; default a JSON line on stdout. */
@@ -98,7 +100,7 @@ export async function startAwsStandIn(opts: AwsStandInOptions): Promise<AwsStand
     stopping: stopping.signal,
   };
   const sqs = new SqsStandIn(ctx);
-  const kms = new KmsStandIn(ctx, { multiRegion: opts.multiRegionKeys });
+  const kms = new KmsStandIn(ctx, { multiRegion: opts.multiRegionKeys, aliases: opts.kmsAliases });
   const handlers: Record<string, ServiceHandler> = {
     sqs,
     kms,
