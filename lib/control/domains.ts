@@ -51,7 +51,7 @@ export class Domains {
    * does not would only collect failed certificate orders.
    */
   async add(domain: string, tenant: string, opts: { skipDnsCheck?: boolean } = {}): Promise<DomainAdded> {
-    const name = valid.hostname(domain);
+    const name = valid.customDomain(domain);
     const tenantId = valid.tenantId(tenant);
     if (!opts.skipDnsCheck && !this.ctx.dnsCheck) {
       throw new ValidationError(

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { publicSuffixOf } from '../core/domain-names.ts';
 import { cachePurgeSchema } from '../core/events/schema.ts';
 import { hostnameSchema, originSchema, tenantIdSchema } from '../core/redis-format.ts';
 import type { Origin } from '../core/store/items.ts';
@@ -25,6 +26,20 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.
 
 export function tenantId(value: string): string {
   return parse(tenantIdSchema, value, 'tenant id');
+}
+
+/**
+ * A custom domain a tenant may claim: a host name that is not itself a public suffix (`co.uk`,
+ * `github.io`): nobody owns those, and a certificate for one would cover strangers' sites.
+ */
+export function customDomain(value: string): string {
+  const name = hostname(value);
+  const suffix = publicSuffixOf(name);
+  if (suffix)
+    throw new ValidationError(
+      `invalid domain ${JSON.stringify(name)}: it is a public suffix; add a name registered under it`,
+    );
+  return name;
 }
 
 /** Host names are case-insensitive and may be written fully qualified: stored lowercase, no dot. */

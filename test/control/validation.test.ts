@@ -32,6 +32,16 @@ describe('input validation', () => {
     );
   });
 
+  it('custom domains: a public suffix (ICANN or private section) is refused', () => {
+    expect(valid.customDomain('Shop.Example.co.uk')).toBe('shop.example.co.uk');
+    expect(valid.customDomain('acme.github.io')).toBe('acme.github.io');
+    for (const suffix of ['co.uk', 'github.io', 's3.amazonaws.com']) {
+      expect(message(() => valid.customDomain(suffix))).toBe(
+        `invalid domain "${suffix}": it is a public suffix; add a name registered under it`,
+      );
+    }
+  });
+
   it('origins name the field that is wrong', () => {
     expect(valid.origin({ type: 's3-website', endpoint: 'b.s3-website.eu-west-1.amazonaws.com' })).toEqual({
       type: 's3-website',

@@ -41,20 +41,6 @@ export function letsEncryptLimits(c: BudgetConfig) {
   } satisfies Record<string, WindowLimit>;
 }
 
-/**
- * The registered domain (eTLD+1) a name counts against. Without a public-suffix list in the
- * image this knows the common two-level suffixes (co.uk, com.au…); anything else is last two labels.
- */
-export function registeredDomain(name: string): string {
-  const labels = name.replace(/^\*\./, '').split('.');
-  const n = labels.length;
-  const second = labels[n - 2] ?? '';
-  const tld = labels[n - 1] ?? '';
-  const twoLevel =
-    tld.length === 2 && ['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne', 'or'].includes(second);
-  return labels.slice(twoLevel ? -3 : -2).join('.');
-}
-
 export class Budget {
   constructor(
     private readonly doc: DynamoDBDocumentClient,

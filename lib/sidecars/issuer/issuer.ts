@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
+import { registeredDomain } from '../../core/domain-names.ts';
 import type { CertRecord } from '../../core/redis-format.ts';
 import type { AcmeCa, KeyType } from './acme.ts';
 import { backoffDelayMs } from './backoff.ts';
-import { type Budget, letsEncryptLimits, registeredDomain } from './budget.ts';
+import { type Budget, letsEncryptLimits } from './budget.ts';
 import type { RedisCertStore } from './cert-store.ts';
 import type { IssuerConfig } from './config.ts';
 import { BudgetExceededError, CaUnavailableError, RateLimitedError, ValidationError } from './errors.ts';
