@@ -16,6 +16,8 @@ export interface PebbleOptions {
   readonly eabKeys?: Readonly<Record<string, string>>;
   /** Certificate lifetime in seconds (Pebble's default is about five years). */
   readonly certificateValiditySeconds?: number;
+  /** More names for Pebble's own HTTPS certificate (e.g. `DNS:host.containers.internal` for a pod). */
+  readonly wfeAltNames?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -53,14 +55,17 @@ export function httpsGetText(url: string, ca: string): Promise<string> {
   });
 }
 
-async function writeWfeCertificate(dir: string): Promise<{ cert: string; key: string }> {
+async function writeWfeCertificate(
+  dir: string,
+  extraNames: readonly string[] = [],
+): Promise<{ cert: string; key: string }> {
   const cert = join(dir, 'pebble-wfe.crt');
   const key = join(dir, 'pebble-wfe.key');
   await writeSelfSignedCertificate({
     certPath: cert,
     keyPath: key,
     commonName: 'pebble local',
-    altNames: ['IP:127.0.0.1', 'DNS:localhost'],
+    altNames: ['IP:127.0.0.1', 'DNS:localhost', ...extraNames],
   });
   return { cert, key };
 }
@@ -108,7 +113,7 @@ export async function startPebble(opts: PebbleOptions): Promise<LocalPebble> {
   });
 
   try {
-    const tls = await writeWfeCertificate(opts.dir);
+    const tls = await writeWfeCertificate(opts.dir, opts.wfeAltNames);
     const wfeCaPem = await readFile(tls.cert, 'utf8');
     const configPath = join(opts.dir, `pebble-${acmePort}.json`);
     await writeFile(
