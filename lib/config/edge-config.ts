@@ -195,6 +195,13 @@ export const edgeConfigSchema = z
         /** Fallback handshakes are logged one line per worker per this interval, with their count. */
         fallbackLogIntervalSeconds: positiveSeconds.default(10),
       .prefault({}),
+        /**
+         * Offer the hybrid post-quantum group X25519MLKEM768 first (`ssl_ecdh_curve`). Needs
+         * OpenSSL 3.5 (the trixie image); nginx refuses to start on an older one. Default: off,
+         * classical X25519:prime256v1:secp384r1 only; the local runner turns it on when its
+         * nginx's OpenSSL has the group.
+         */
+        postQuantum: z.boolean().default(false),
     routing: z
       .object({
         /** How long a tenant or domain record is cached in the edge before Redis is asked again. */

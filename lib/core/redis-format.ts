@@ -72,8 +72,32 @@ export const originSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** A tenant's cache settings; absent fields take the edge's (EdgeConfig `cache`). */
+export const tenantCacheSchema = z.object({
+  /** Freshness for responses with neither explicit freshness nor Last-Modified; Age counts. */
+  defaultTtlSeconds: z.number().int().min(0).max(31536000).optional(),
+  /** Cap on heuristic freshness; the edge's own cap applies when it is lower. */
+  heuristicMaxSeconds: z.number().int().min(0).max(31536000).optional(),
+});
+
+/**
+ * A tenant's HSTS (RFC 6797), sent on its subdomain and custom domains, never on the shared
+ * platform host of the directory form. Absent: no Strict-Transport-Security header.
+ */
+export const tenantHstsSchema = z
+  .object({
+    maxAgeSeconds: z.number().int().min(1).max(63072000),
+    includeSubDomains: z.boolean().default(false),
+    /** Sent only with includeSubDomains and a max-age of a year or more (the preload list's rule). */
+    preload: z.boolean().default(false),
+  })
+  .refine((h) => !h.preload || (h.includeSubDomains && h.maxAgeSeconds >= 31536000), {
+    message: 'preload needs includeSubDomains and maxAgeSeconds >= 31536000',
+  });
+
 export const tenantRecordSchema = z.object({
   id: tenantIdSchema,
+  hsts: tenantHstsSchema.optional(),
   origin: originSchema,
   version: z.number().int().nonnegative().default(0),
 });

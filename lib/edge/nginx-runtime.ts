@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
 /** How to run nginx with the Lua module on this machine: OpenResty when present, else Debian's stack. */
@@ -6,6 +7,26 @@ export interface NginxRuntime {
   readonly loadModules: string[];
   readonly luaPackagePath: string[];
   readonly luaPackageCpath: string[];
+  /** The OpenSSL nginx runs with has X25519MLKEM768 (3.5 and later). */
+  readonly opensslHasMlkem: boolean;
+}
+
+/** Whether the OpenSSL this nginx runs with (`nginx -V`) is 3.5 or later. */
+const mlkem = new Map<string, boolean>();
+function hasMlkem(binary: string): boolean {
+  const known = mlkem.get(binary);
+  if (known !== undefined) return known;
+  const run = spawnSync(binary, ['-V'], { encoding: 'utf8' });
+  const text = `${run.stdout ?? ''}${run.stderr ?? ''}`; // nginx -V writes to stderr
+  const m = /running with OpenSSL (\d+)\.(\d+)/.exec(text) ?? /built with OpenSSL (\d+)\.(\d+)/.exec(text);
+  if (!m) {
+    mlkem.set(binary, false);
+    return false;
+  }
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  const yes = major > 3 || (major === 3 && minor >= 5);
+  mlkem.set(binary, yes);
+  return yes;
 }
 
 const OPENRESTY = ['/usr/local/openresty/bin/openresty', '/usr/bin/openresty'];
@@ -13,7 +34,15 @@ const DEBIAN_MODULES = '/usr/lib/nginx/modules';
 
 export function detectNginxRuntime(): NginxRuntime {
   const openresty = OPENRESTY.find((p) => existsSync(p));
-  if (openresty) return { binary: openresty, loadModules: [], luaPackagePath: [], luaPackageCpath: [] };
+  if (openresty) {
+    return {
+      binary: openresty,
+      loadModules: [],
+      luaPackagePath: [],
+      luaPackageCpath: [],
+      opensslHasMlkem: hasMlkem(openresty),
+    };
+  }
 
   const modules = ['ndk_http_module.so', 'ngx_http_lua_module.so'].map((m) => `${DEBIAN_MODULES}/${m}`);
   const missing = modules.filter((m) => !existsSync(m));
@@ -32,5 +61,6 @@ export function detectNginxRuntime(): NginxRuntime {
     loadModules: modules,
     luaPackagePath: ['/usr/share/lua/5.1/?.lua'],
     luaPackageCpath: cpath,
+    opensslHasMlkem: hasMlkem('/usr/sbin/nginx'),
   };
 }

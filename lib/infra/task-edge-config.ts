@@ -41,6 +41,11 @@ export interface TaskEdgeConfigOptions {
   readonly cpuUnits: number;
   /** The scale-out target: nginx's connection limits leave headroom above it. */
   readonly connectionsPerTask: number;
+  /**
+   * Offer X25519MLKEM768 (needs OpenSSL 3.5: the default trixie edge image has it).
+   * @default true
+   */
+  readonly postQuantum?: boolean;
 }
 
 /** The EdgeConfig of the `edge` container, validated here so that synth fails on a bad value. */
@@ -67,9 +72,12 @@ export function taskEdgeConfig(o: TaskEdgeConfigOptions): EdgeConfig {
     redis: { host: '127.0.0.1', port: TASK_PORTS.redis, prefix: o.redisPrefix },
     tls: {
       engine: o.engine,
+      postQuantum: o.postQuantum ?? true,
       ...(o.engine === 'native' ? { issuerUrl: `http://127.0.0.1:${TASK_PORTS.issuer}` } : {}),
     },
     routing: { resolvers: [VPC_RESOLVER] },
+    // The sidecars' health ports: never an origin, on loopback or the task's own address.
+    origins: { deniedPorts: [TASK_PORTS.sqsListenerHealth, TASK_PORTS.redisListenerHealth] },
   };
   return parseEdgeConfig(input);
 }

@@ -40,6 +40,7 @@ export function localEdgeConfig(opts: LocalEdgeOptions): EdgeConfig {
     // Local origins are servers on loopback; the edge's own ports stay refused (edge/origin_guard.lua).
     origins: { allowNetworks: ['127.0.0.0/8'], ...origins },
     nginx: { loadModules: runtime.loadModules, ...nginx },
+    tls: { postQuantum: runtime.opensslHasMlkem, ...rest.tls },
     paths: {
       runDir: opts.dir,
       luaDir: LUA_DIR,

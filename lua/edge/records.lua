@@ -139,7 +139,7 @@ local function fetch(key, decode)
 end
 
 function _M.tenant(tenant_id)
-    return fetch(keys.tenant(tenant_id), decode_tenant)
+    return fetch(keys.tenant(tenant_id), decode_tenant_record)
 end
 
 -- The tenant a custom domain belongs to; presence in the registry is also what allows issuance.
@@ -149,6 +149,31 @@ function _M.domain_tenant(domain)
 end
 
 function _M.forget(tenant_id, domain)
+-- The Strict-Transport-Security value a tenant asked for (lib/core/redis-format.ts
+-- tenantHstsSchema), or nil: off unless set.
+local function hsts_header(h)
+    if type(h) ~= "table" or type(h.maxAgeSeconds) ~= "number" or h.maxAgeSeconds < 1 then
+        return nil
+    end
+    local value = "max-age=" .. string.format("%d", h.maxAgeSeconds)
+    if h.includeSubDomains == true then
+        value = value .. "; includeSubDomains"
+        if h.preload == true and h.maxAgeSeconds >= 31536000 then
+            value = value .. "; preload"
+        end
+    end
+    return value
+end
+
+-- The routing fields, plus the tenant's response policy.
+local function decode_tenant_record(raw)
+    local rec, err = decode_tenant(raw)
+    if rec then
+        rec.hsts = hsts_header(cjson.decode(raw).hsts)
+    end
+    return rec, err
+end
+
     if tenant_id then
         lru:delete(keys.tenant(tenant_id))
     end

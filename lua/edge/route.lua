@@ -124,6 +124,10 @@ function _M.route()
         return reject(status, "origin unavailable")
     end
     var.edge_origin = target
+    -- The platform host is shared by every directory-form tenant: no tenant sets its HSTS.
+    if tenant.hsts and not ngx.ctx.edge_directory_form then
+        var.edge_hsts = tenant.hsts
+    end
     var.edge_origin_host = origin.authority
     var.edge_origin_name = origin.host
     var.edge_origin_uri = origin.base .. site_path

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { parseEdgeConfig } from '../../lib/config/edge-config.ts';
+import { luaRuntimeConfig, renderNginxConf } from '../../lib/edge/nginx-conf.ts';
+
+const paths = {
+  runDir: '/srv/edge',
+  luaDir: '/opt/edge/lua',
+  cacheDir: '/srv/edge/cache',
+  fallbackCert: '/srv/edge/f.crt',
+  fallbackKey: '/srv/edge/f.key',
+  errorLog: '/srv/edge/error.log',
+  accessLog: '/srv/edge/access.log',
+};
+const config = (extra: Record<string, unknown> = {}) =>
+  parseEdgeConfig({ platformDomain: 'platform.test', paths, ...extra });
+
+describe('security defaults in the rendered nginx.conf', () => {
+  it('limits each client address by default, and not at all when set to 0', () => {
+    const conf = renderNginxConf(config());
+    expect(conf).toContain('limit_conn_zone $binary_remote_addr zone=edge_conn_per_ip:20m;');
+    expect(conf).toContain('limit_req_zone $binary_remote_addr zone=edge_req_per_ip:20m rate=200r/s;');
+    expect(conf.match(/limit_conn edge_conn_per_ip 256;/g)).toHaveLength(2);
+    expect(conf.match(/limit_req zone=edge_req_per_ip burst=1000 nodelay;/g)).toHaveLength(2);
+    const off = renderNginxConf(config({ limits: { connectionsPerIp: 0, requestsPerSecondPerIp: 0 } }));
+    expect(off).not.toContain('limit_conn');
+    expect(off).not.toContain('limit_req');
+  });
+
+  it('offers classical groups unless post-quantum is asked for, and no session tickets', () => {
+    const classical = renderNginxConf(config());
+    expect(classical).toContain('ssl_ecdh_curve X25519:prime256v1:secp384r1;');
+    expect(classical).toContain('ssl_session_tickets off;');
+    expect(renderNginxConf(config({ tls: { postQuantum: true } }))).toContain(
+      'ssl_ecdh_curve X25519MLKEM768:X25519:prime256v1:secp384r1;',
+    );
+  });
+
+  it('passes only allow-listed headers to origins and ignores X-Accel-* from them', () => {
+    const conf = renderNginxConf(config());
+    expect(conf).toContain('proxy_pass_request_headers off;');
+    expect(conf).toContain('proxy_ignore_headers X-Accel-Redirect X-Accel-Expires X-Accel-Limit-Rate');
+    expect(conf).toContain('proxy_hide_header Strict-Transport-Security;');
+  });
+
+  it("refuses the task's own ports as origins, issuer included", () => {
+    const lua = luaRuntimeConfig(
+      config({ tls: { issuerUrl: 'http://127.0.0.1:9180' }, origins: { deniedPorts: [9181] } }),
+    );
+    expect(lua.origins.own_ports).toEqual([80, 443, 6379, 9145, 9180, 9181]);
+    expect(lua.origins.allow_networks).toEqual([]);
+  });
+
+  it('refuses an origin allow list entry that is not an address', () => {
+    expect(() => config({ origins: { allowNetworks: ['localhost'] } })).toThrow(/allowNetworks/);
+  });
+});
