@@ -121,10 +121,16 @@ export const edgeConfigSchema = z
         maxSize: size.default('1g'),
         /** Entries not requested for this long are evicted (and no longer available as stale). */
         inactiveSeconds: positiveSeconds.default(7 * 24 * 3600),
-        /** TTL for 200/301 responses whose origin sends no Cache-Control or Expires. */
-        defaultTtlSeconds: seconds.default(60),
-        /** TTL for 404 responses without caching headers. */
-        notFoundTtlSeconds: seconds.default(10),
+        /**
+         * Freshness for responses with no Cache-Control/Expires freshness and no Last-Modified,
+         * when a tenant sets none (the response's Age counts against it). 0: such responses are
+         * stored only when they carry a validator, and then revalidated on every use.
+         */
+        defaultTtlSeconds: seconds.default(0),
+        /** Heuristic freshness (RFC 9111 §4.2.2): this percentage of the time since Last-Modified, */
+        heuristicPercent: z.number().int().min(0).max(100).default(10),
+        /** capped here; a tenant may set a lower cap, never a higher one. */
+        heuristicMaxSeconds: seconds.default(86400),
         lockTimeoutMs: milliseconds.default(5000),
         /** Responses up to this size are also kept in memory while fresh; 0 turns the memory tier off. */
         memoryMaxObjectBytes: z.number().int().min(0).max(1048576).default(65536),
@@ -232,6 +238,10 @@ export const edgeConfigSchema = z
         deniedPorts: z.array(port).default([]),
         /** How long one DNS query for an origin host name may take. */
         dnsTimeoutMs: milliseconds.default(2000),
+        /** Request headers passed to origins besides the built-in allow list. Default: none. */
+        forwardRequestHeaders: z
+          .array(z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, 'a header name'))
+          .default([]),
       })
       .prefault({}),
     acme: z

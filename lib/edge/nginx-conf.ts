@@ -111,6 +111,10 @@ function view(config: EdgeConfig) {
     fallbackCert: paths.fallbackCert,
     fallbackKey: paths.fallbackKey,
     originCaBundle: paths.originCaBundle,
+    forwardRequestHeaders: config.origins.forwardRequestHeaders.map((name) => ({
+      name,
+      variable: `http_${name.toLowerCase().replaceAll('-', '_')}`,
+    })),
     luaPackagePath: [`${paths.luaDir}/?.lua`, ...paths.luaPackagePath, ';'].join(';'),
     // `;;` appends Lua's default path; without it an empty list would leave lua-cjson unreachable.
     luaPackageCpath: [...paths.luaPackageCpath, ';'].join(';').replace(/^;$/, ';;'),

@@ -2,6 +2,8 @@
 local config = require("edge.config").get()
 local metrics = require "edge.metrics"
 local memory_cache = require "edge.memory_cache"
+local cache_policy = require "edge.cache_policy"
+local records = require "edge.records"
 
 local tonumber = tonumber
 
@@ -10,6 +12,17 @@ local _M = {}
 local memory_enabled = memory_cache.enabled
 
 local name = config.cache.status_name
+
+-- The storing rule for a response that came from the origin: vetoes the copy through
+-- $edge_no_store (proxy_no_cache) when the specification does not allow what nginx would keep.
+local function judge(var)
+    local tenant = records.cached_tenant(var.edge_tenant)
+    local verdict = cache_policy.evaluate(ngx.status, tenant and tenant.cache)
+    if not verdict.store then
+        var.edge_no_store = "1"
+    end
+    return verdict
+end
 
 local FORMS = {
     HIT = "; hit",
@@ -41,6 +54,10 @@ function _M.header_filter()
     if not status and var.edge_cache_tier == "MEMORY" then
         return metrics.count_request(tenant, ngx.status, "MEMORY")
     end
+    local verdict
+    if status == "MISS" or status == "EXPIRED" or status == "BYPASS" then
+        verdict = judge(var)
+    end
     local value = status and FORMS[status]
     if status == "STALE" then
         -- Stale with no upstream attempt: served while a background request refreshes it.
@@ -55,10 +72,14 @@ function _M.header_filter()
             value = value .. "; fwd-status=" .. upstream
         end
     end
+    if verdict then
+        -- RFC 9211: whether this response was stored, and if not, why.
+        value = verdict.store and (value .. "; stored") or (value .. "; stored=?0; detail=" .. verdict.why)
+    end
     ngx.header["Cache-Status"] = name .. value
     metrics.count_request(tenant, ngx.status, status)
     if memory_enabled and status then
-        memory_cache.start_fill(status)
+        memory_cache.start_fill(status, verdict)
     end
 end
 

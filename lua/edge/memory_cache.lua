@@ -5,20 +5,20 @@
 --
 -- Entries use the proxy_cache key, purge generation included, so a purge misses here exactly
 -- as it misses there. A copy is made from a 200 response to a GET when it is small enough, has a
--- Content-Length, no Set-Cookie and no Vary, and Cache-Control allows shared caching; it lives
--- for its remaining freshness (origin max-age or s-maxage, else the default TTL, minus its age),
--- at most cache.memory_max_ttl seconds. Conditional and Range requests go to proxy_cache.
+-- Content-Length, no Set-Cookie and no Vary, that edge.cache_policy lets proxy_cache store; it
+-- lives for its remaining freshness by that policy (explicit, heuristic or the tenant's default,
+-- minus its age), at most cache.memory_max_ttl seconds. Conditional, Range and credentialed
+-- requests go to proxy_cache.
 local lrucache = require "resty.lrucache"
 local cjson = require "cjson.safe"
 local config = require("edge.config").get()
+local cache_policy = require "edge.cache_policy"
+local records = require "edge.records"
 
 local shm = ngx.shared.edge_objects
 local now = ngx.now
-local parse_http_time = ngx.parse_http_time
 local find = string.find
 local sub = string.sub
-local lower = string.lower
-local match = string.match
 local concat = table.concat
 local floor = math.floor
 local min = math.min
@@ -31,7 +31,6 @@ local _M = {}
 local conf = config.cache
 local max_bytes = conf.memory_max_bytes or 0
 local max_ttl = conf.memory_max_ttl or 0
-local default_ttl = conf.default_ttl or 0
 local status_value = conf.status_name .. "; hit; detail=memory"
 
 _M.enabled = shm ~= nil and max_bytes > 0 and max_ttl > 0
@@ -56,7 +55,8 @@ function _M.serve(key, method)
         return false
     end
     local var = ngx.var
-    if var.http_range or var.http_if_none_match or var.http_if_modified_since then
+    -- RFC 9111 §3.5: a request with credentials is never answered from a shared copy here.
+    if var.http_range or var.http_if_none_match or var.http_if_modified_since or var.http_authorization then
         return false
     end
     local nl = find(value, "\n", 1, true)
@@ -82,44 +82,10 @@ function _M.serve(key, method)
     return ngx.exit(ngx.HTTP_OK)
 end
 
--- Seconds the response stays fresh from now, or nil when it must not be copied.
-local function remaining_freshness(header, var)
-    local cc = header["Cache-Control"]
-    if type(cc) == "table" then
-        cc = concat(cc, ",")
-    end
-    local ttl
-    if cc then
-        cc = lower(cc)
-        if find(cc, "no-store", 1, true) or find(cc, "no-cache", 1, true) or find(cc, "private", 1, true) then
-            return nil
-        end
-        ttl = tonumber(match(cc, "s%-maxage=(%d+)")) or tonumber(match(cc, "max%-age=(%d+)"))
-    end
-    if not ttl then
-        if header["Expires"] then
-            return nil -- rare; proxy_cache handles it
-        end
-        ttl = default_ttl
-    end
-    -- The copy's age: the origin's Age, plus the time since the origin produced it.
-    local age = tonumber(var.upstream_http_age) or 0
-    local produced = parse_http_time(var.upstream_http_date or "")
-    if produced then
-        local since = now() - produced
-        if since > 0 then
-            age = age + since
-        end
-    end
-    local left = min(ttl - age, max_ttl)
-    if left < 1 then
-        return nil
-    end
-    return left, floor(age)
-end
-
 -- Header filter: decides whether this response is copied into memory, and starts the copy.
-function _M.start_fill(cache_status)
+-- `verdict` is edge.cache_policy's for a response from the origin; computed here for copies
+-- served by proxy_cache (HIT, REVALIDATED).
+function _M.start_fill(cache_status, verdict)
     if ngx.status ~= 200 or ngx.req.get_method() ~= "GET" then
         return
     end
@@ -135,10 +101,14 @@ function _M.start_fill(cache_status)
     if (length and length > max_bytes) or header["Set-Cookie"] or header["Vary"] then
         return
     end
-    local ttl, age = remaining_freshness(header, var)
-    if not ttl then
+    if not verdict then
+        local tenant = records.cached_tenant(var.edge_tenant)
+        verdict = cache_policy.evaluate(200, tenant and tenant.cache)
+    end
+    if not verdict.store or not verdict.fresh_s or verdict.fresh_s < 1 then
         return
     end
+    local ttl, age = min(verdict.fresh_s, max_ttl), floor(verdict.age_s)
     local headers, n = {}, 0
     for name, value in pairs(ngx.resp.get_headers(50, true)) do
         if not SKIP[name] then

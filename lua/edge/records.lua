@@ -69,6 +69,17 @@ local function parse_origin(origin)
     return nil, "unknown origin type"
 end
 
+-- The tenant's cache settings (edge.cache_policy): whole seconds, or nil for the edge's default.
+local function decode_cache_settings(c)
+    if type(c) ~= "table" then
+        return nil
+    end
+    local function s(v)
+        return type(v) == "number" and v >= 0 and v == math.floor(v) and v or nil
+    end
+    return { default_ttl_s = s(c.defaultTtlSeconds), heuristic_max_s = s(c.heuristicMaxSeconds) }
+end
+
 local function decode_tenant(raw)
     local doc = cjson.decode(raw)
     if type(doc) ~= "table" or not names.valid_tenant_id(doc.id) then
@@ -78,7 +89,7 @@ local function decode_tenant(raw)
     if not origin then
         return nil, err
     end
-    return { id = doc.id, origin = origin }
+    return { id = doc.id, origin = origin, cache = decode_cache_settings(doc.cache) }
 end
 
 local function decode_domain(raw)
@@ -146,6 +157,16 @@ end
 function _M.domain_tenant(domain)
     local rec, err = fetch(keys.domain(domain), decode_domain)
     return rec and rec.tenant, err
+end
+
+-- The tenant record this worker already holds (also past its TTL), without any I/O: for the
+-- header and body filters, where no cosocket may be used.
+function _M.cached_tenant(tenant_id)
+    local rec, stale = lru:get(keys.tenant(tenant_id))
+    if rec == nil then
+        rec = stale
+    end
+    return rec or nil
 end
 
 function _M.forget(tenant_id, domain)

@@ -27,6 +27,19 @@ const run = promisify(execFile);
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const PLATFORM = 'conformance.test';
 const TENANT = 'suite';
+// Request headers the suite's tests send and its server checks (tests/*.mjs request_headers).
+const SUITE_HEADERS = [
+  'Req-Num',
+  'Test-ID',
+  'Test-Name',
+  'Cache-Control',
+  'Pragma',
+  'Foo',
+  'Bar',
+  'Baz',
+  'Other',
+  'Abc',
+];
 
 type Results = Record<string, unknown>;
 interface SuiteTest {
@@ -134,6 +147,8 @@ async function main(): Promise<void> {
         listen: { address: '127.0.0.1', httpPort: http, httpsPort: https, controlPort: control },
         redis: { port: redisPort },
         nginx: { workerProcesses: 1, errorLogLevel: 'warn' },
+        // The suite's server is on loopback and reads its own request headers.
+        origins: { allowNetworks: ['127.0.0.1/32'], forwardRequestHeaders: SUITE_HEADERS },
       },
     });
     procs.push(edge.process);
@@ -210,7 +225,7 @@ async function report(suiteDir: string, plain: Results, edge: Results): Promise<
     const v = lib.determineTestResult(suites, id, results) as Verdict;
     return Object.keys(types).find((k) => types[k] === v) ?? 'unknown';
   };
-  const counts: Record<string, Record<string, number>> = { nginx: {}, edge: {} };
+  const counts = { nginx: {} as Record<string, number>, edge: {} as Record<string, number> };
   const differ: string[] = [];
   const regressions: string[] = [];
   const gains: string[] = [];
