@@ -218,8 +218,42 @@ export const edgeConfigSchema = z
         resolvers: z.array(z.string()).default(['127.0.0.1']),
         resolverValidSeconds: positiveSeconds.default(30),
       })
-        /** Tenant and domain records kept per worker. */
-        lruSize: z.number().int().min(16).default(20000),
+      .prefault({}),
+    /**
+     * Compression on the way out, for text types: gzip always, brotli where its module is loaded.
+     * Accept-Encoding is normalised (edge/encoding.lua) so variants stay few, origins are asked
+     * for gzip at most, and gunzip serves clients that take no gzip.
+     */
+    compression: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Needs ngx_http_brotli_filter_module (in the trixie image; not in OpenResty's). */
+        brotli: z.boolean().default(false),
+        gzipLevel: z.number().int().min(1).max(9).default(5),
+        brotliLevel: z.number().int().min(0).max(11).default(5),
+        /** Smaller responses go out as they are. */
+        minLengthBytes: z.number().int().min(0).default(256),
+        /** MIME types compressed besides text/html (which always is). */
+        types: z
+          .array(z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+*-]+$/))
+          .default([
+            'text/plain',
+            'text/css',
+            'text/javascript',
+            'text/xml',
+            'text/markdown',
+            'application/javascript',
+            'application/json',
+            'application/manifest+json',
+            'application/xml',
+            'application/rss+xml',
+            'application/atom+xml',
+            'application/wasm',
+            'image/svg+xml',
+            'font/ttf',
+            'font/otf',
+          ]),
+      })
       .prefault({}),
     /**
      * Which addresses a tenant's origin may have. Origin host names are resolved by the edge and

@@ -60,6 +60,7 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       memory_max_bytes: config.cache.memoryMaxObjectBytes,
       memory_max_ttl: config.cache.memoryMaxTtlSeconds,
     },
+    compression: { brotli: config.compression.enabled && config.compression.brotli },
     origins: {
       allow_networks: config.origins.allowNetworks,
       deny_networks: config.origins.denyNetworks,
@@ -156,6 +157,13 @@ function view(config: EdgeConfig) {
     resolvers: routing.resolvers.join(' '),
     resolverValidSeconds: routing.resolverValidSeconds,
     sessionTimeoutSeconds: tls.sessionTimeoutSeconds,
+    compression: config.compression.enabled,
+    brotli: config.compression.enabled && config.compression.brotli,
+    gzipLevel: config.compression.gzipLevel,
+    brotliLevel: config.compression.brotliLevel,
+    compressMinLength: config.compression.minLengthBytes,
+    compressTypes: config.compression.types.join(' '),
+    ecdhCurve: `${tls.postQuantum ? 'X25519MLKEM768:' : ''}X25519:prime256v1:secp384r1`,
     // The TLS engine seam: exactly one of these sections renders.
     nativeTls: tls.engine === 'native',
     autoSsl: tls.engine === 'auto-ssl',

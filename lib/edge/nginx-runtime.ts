@@ -7,6 +7,8 @@ export interface NginxRuntime {
   readonly loadModules: string[];
   readonly luaPackagePath: string[];
   readonly luaPackageCpath: string[];
+  /** Debian's brotli filter module is installed (its load_module lines are in loadModules). */
+  readonly brotli: boolean;
   /** The OpenSSL nginx runs with has X25519MLKEM768 (3.5 and later). */
   readonly opensslHasMlkem: boolean;
 }
@@ -40,6 +42,7 @@ export function detectNginxRuntime(): NginxRuntime {
       loadModules: [],
       luaPackagePath: [],
       luaPackageCpath: [],
+      brotli: false,
       opensslHasMlkem: hasMlkem(openresty),
     };
   }
@@ -56,9 +59,12 @@ export function detectNginxRuntime(): NginxRuntime {
     .filter((d) => d.endsWith('-linux-gnu'))
     .map((d) => `/usr/lib/${d}/lua/5.1/?.so`)
     .filter((p) => existsSync(p.replace('/?.so', '')));
+  const brotli = `${DEBIAN_MODULES}/ngx_http_brotli_filter_module.so`;
+  const hasBrotli = existsSync(brotli);
   return {
     binary: '/usr/sbin/nginx',
-    loadModules: modules,
+    loadModules: hasBrotli ? [...modules, brotli] : modules,
+    brotli: hasBrotli,
     luaPackagePath: ['/usr/share/lua/5.1/?.lua'],
     luaPackageCpath: cpath,
     opensslHasMlkem: hasMlkem('/usr/sbin/nginx'),

@@ -46,6 +46,11 @@ export interface TaskEdgeConfigOptions {
    * @default true
    */
   readonly postQuantum?: boolean;
+  /**
+   * Compress with brotli too (the trixie edge image loads its module; OpenResty's has none).
+   * @default true
+   */
+  readonly brotli?: boolean;
 }
 
 /** The EdgeConfig of the `edge` container, validated here so that synth fails on a bad value. */
@@ -76,6 +81,7 @@ export function taskEdgeConfig(o: TaskEdgeConfigOptions): EdgeConfig {
       ...(o.engine === 'native' ? { issuerUrl: `http://127.0.0.1:${TASK_PORTS.issuer}` } : {}),
     },
     routing: { resolvers: [VPC_RESOLVER] },
+    compression: { brotli: o.brotli ?? true },
     // The sidecars' health ports: never an origin, on loopback or the task's own address.
     origins: { deniedPorts: [TASK_PORTS.sqsListenerHealth, TASK_PORTS.redisListenerHealth] },
   };

@@ -41,6 +41,7 @@ export function localEdgeConfig(opts: LocalEdgeOptions): EdgeConfig {
     origins: { allowNetworks: ['127.0.0.0/8'], ...origins },
     nginx: { loadModules: runtime.loadModules, ...nginx },
     tls: { postQuantum: runtime.opensslHasMlkem, ...rest.tls },
+    compression: { brotli: runtime.brotli, ...rest.compression },
     paths: {
       runDir: opts.dir,
       luaDir: LUA_DIR,

@@ -4,6 +4,7 @@ local config = require("edge.config").get()
 local names = require "edge.names"
 local records = require "edge.records"
 local origin_guard = require "edge.origin_guard"
+local encoding = require "edge.encoding"
 local purge_state = require "edge.purge_state"
 local memory_cache = require "edge.memory_cache"
 local metrics = require "edge.metrics"
@@ -124,6 +125,7 @@ function _M.route()
         return reject(status, "origin unavailable")
     end
     var.edge_origin = target
+    encoding.normalise()
     -- The platform host is shared by every directory-form tenant: no tenant sets its HSTS.
     if tenant.hsts and not ngx.ctx.edge_directory_form then
         var.edge_hsts = tenant.hsts
