@@ -49,7 +49,7 @@ export class AcmeAccountKeyInit extends Construct {
     const fn = new lambda.Function(this, 'Function', {
       runtime: lambda.Runtime.NODEJS_24_X,
       handler: 'index.handler',
-      code: lambda.Code.fromAsset(HANDLER_DIR),
+      code: lambda.Code.fromAsset(HANDLER_DIR, { exclude: ['*.d.mts'] }),
       role,
       logGroup,
       timeout: Duration.seconds(30),
