@@ -88,7 +88,7 @@ describe('nginx.conf template', () => {
       'large_client_header_buffers 8 16k;',
       'client_max_body_size 4096;',
       'resolver 169.254.169.253 10.0.0.2 valid=30s ipv6=off;',
-      'proxy_cache_valid 200 301 0s;',
+      'proxy_cache_valid 200 203 204 300 301 308 404 405 410 414 501 1s;',
     ]) {
       expect(conf).toContain(line);
     }
