@@ -161,12 +161,6 @@ export const edgeConfigSchema = z
         headerBuffers: z.number().int().min(1).default(4),
         headerBufferSize: size.default('8k'),
         purgeBodyBytes: z.number().int().min(256).default(16384),
-      })
-      .prefault({}),
-    redis: z
-      .object({
-        host: z.string().min(1).default('127.0.0.1'),
-        port: port.default(6379),
         /** Concurrent requests per client address (`limit_conn`, HTTP/2 streams count); 0: no limit. */
         connectionsPerIp: z.number().int().min(0).default(256),
         /** Sustained requests per second per client address (`limit_req`); 0: no limit. */
@@ -175,6 +169,12 @@ export const edgeConfigSchema = z
         requestBurstPerIp: z.number().int().min(0).default(1000),
         /** Shared memory for the per-address counters of each limit (about 16k addresses per MB). */
         perIpZone: size.default('20m'),
+      })
+      .prefault({}),
+    redis: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: port.default(6379),
         /** Key prefix shared with lua-resty-auto-ssl: `<prefix>:<domain>:latest`. */
         prefix: z
           .string()
@@ -192,15 +192,9 @@ export const edgeConfigSchema = z
         shmTtlSeconds: positiveSeconds.default(3600),
         /** How long a name with no certificate is remembered as such. */
         missTtlSeconds: positiveSeconds.default(10),
-        sessionTimeoutSeconds: positiveSeconds.default(3600),
-        /** The issuer sidecar, asked on a miss for an allowed domain (native engine). */
-        issuerUrl: z.url().optional(),
-        /** How long a first handshake waits for the issuer before serving the fallback. */
-        issuerWaitMs: milliseconds.default(5000),
-      })
         /** Fallback handshakes are logged one line per worker per this interval, with their count. */
         fallbackLogIntervalSeconds: positiveSeconds.default(10),
-      .prefault({}),
+        sessionTimeoutSeconds: positiveSeconds.default(3600),
         /**
          * Offer the hybrid post-quantum group X25519MLKEM768 first (`ssl_ecdh_curve`). Needs
          * OpenSSL 3.5 (the trixie image); nginx refuses to start on an older one. Default: off,
@@ -208,10 +202,18 @@ export const edgeConfigSchema = z
          * nginx's OpenSSL has the group.
          */
         postQuantum: z.boolean().default(false),
+        /** The issuer sidecar, asked on a miss for an allowed domain (native engine). */
+        issuerUrl: z.url().optional(),
+        /** How long a first handshake waits for the issuer before serving the fallback. */
+        issuerWaitMs: milliseconds.default(5000),
+      })
+      .prefault({}),
     routing: z
       .object({
         /** How long a tenant or domain record is cached in the edge before Redis is asked again. */
         recordTtlSeconds: positiveSeconds.default(10),
+        /** Tenant and domain records kept per worker. */
+        lruSize: z.number().int().min(16).default(20000),
         /** How long an unknown host is remembered as unknown. */
         negativeTtlSeconds: positiveSeconds.default(5),
         /** DNS resolvers for origin hostnames (the VPC resolver on AWS). */

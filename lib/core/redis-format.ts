@@ -95,19 +95,11 @@ export const tenantHstsSchema = z
     message: 'preload needs includeSubDomains and maxAgeSeconds >= 31536000',
   });
 
-/** A tenant's cache settings; absent fields take the edge's (EdgeConfig `cache`). */
-export const tenantCacheSchema = z.object({
-  /** Freshness for responses with neither explicit freshness nor Last-Modified; Age counts. */
-  defaultTtlSeconds: z.number().int().min(0).max(31536000).optional(),
-  /** Cap on heuristic freshness; the edge's own cap applies when it is lower. */
-  heuristicMaxSeconds: z.number().int().min(0).max(31536000).optional(),
-});
-
 export const tenantRecordSchema = z.object({
   id: tenantIdSchema,
-  cache: tenantCacheSchema.optional(),
   hsts: tenantHstsSchema.optional(),
   origin: originSchema,
+  cache: tenantCacheSchema.optional(),
   version: z.number().int().nonnegative().default(0),
 });
 export type TenantRecord = z.input<typeof tenantRecordSchema>;

@@ -168,7 +168,6 @@ function view(config: EdgeConfig) {
     nativeTls: tls.engine === 'native',
     autoSsl: tls.engine === 'auto-ssl',
     autoSslDir: `${paths.runDir}/auto-ssl`,
-    ecdhCurve: `${tls.postQuantum ? 'X25519MLKEM768:' : ''}X25519:prime256v1:secp384r1`,
     redisHost: config.redis.host,
     redisPort: config.redis.port,
     redisPrefix: config.redis.prefix,

@@ -149,27 +149,6 @@ local function fetch(key, decode)
     return remember(key, raw, decode)
 end
 
-function _M.tenant(tenant_id)
-    return fetch(keys.tenant(tenant_id), decode_tenant_record)
-end
-
--- The tenant a custom domain belongs to; presence in the registry is also what allows issuance.
-function _M.domain_tenant(domain)
-    local rec, err = fetch(keys.domain(domain), decode_domain)
-    return rec and rec.tenant, err
-end
-
--- The tenant record this worker already holds (also past its TTL), without any I/O: for the
--- header and body filters, where no cosocket may be used.
-function _M.cached_tenant(tenant_id)
-    local rec, stale = lru:get(keys.tenant(tenant_id))
-    if rec == nil then
-        rec = stale
-    end
-    return rec or nil
-end
-
-function _M.forget(tenant_id, domain)
 -- The Strict-Transport-Security value a tenant asked for (lib/core/redis-format.ts
 -- tenantHstsSchema), or nil: off unless set.
 local function hsts_header(h)
@@ -195,14 +174,35 @@ local function decode_tenant_record(raw)
     return rec, err
 end
 
+function _M.tenant(tenant_id)
+    return fetch(keys.tenant(tenant_id), decode_tenant_record)
+end
+
+-- The tenant a custom domain belongs to; presence in the registry is also what allows issuance.
+function _M.domain_tenant(domain)
+    local rec, err = fetch(keys.domain(domain), decode_domain)
+    return rec and rec.tenant, err
+end
+
+-- The tenant record this worker already holds (also past its TTL), without any I/O: for the
+-- header and body filters, where no cosocket may be used.
+function _M.cached_tenant(tenant_id)
+    local rec, stale = lru:get(keys.tenant(tenant_id))
+    if rec == nil then
+        rec = stale
+    end
+    return rec or nil
+end
+
+function _M.forget(tenant_id, domain)
     if tenant_id then
         lru:delete(keys.tenant(tenant_id))
+        negative:delete(NEG_PREFIX .. keys.tenant(tenant_id))
     end
     if domain then
         lru:delete(keys.domain(domain))
+        negative:delete(NEG_PREFIX .. keys.domain(domain))
     end
 end
 
 return _M
-        negative:delete(NEG_PREFIX .. keys.tenant(tenant_id))
-        negative:delete(NEG_PREFIX .. keys.domain(domain))
