@@ -1,20 +1,18 @@
 /**
  * The `edge-config` init container: renders nginx.conf from the task's EdgeConfig, makes the
  * fallback certificate, prepares the edge's writable volumes, then exits 0 so `edge` starts.
- *
- *   EDGE_CONFIG            EdgeConfig JSON (non-secret; the CDK stack validated it at synth)
- *   EDGE_CONF_DIR          where nginx.conf goes (default /etc/edge)
- *   EDGE_ACME_ACCOUNT_KEY  the ACME account key (PEM, or JSON with privateKeyPem), optional:
- *                          its thumbprint makes HTTP-01 answers stateless
- *   EDGE_FILES_OWNER       uid:gid that gets the files and volumes (the edge's user)
+ * Its environment contract is `edgeConfigEnv` (lib/edge/environment.ts): EDGE_CONFIG,
+ * EDGE_CONF_DIR, EDGE_FILES_OWNER, EDGE_ACME_ACCOUNT_KEY (secret), EDGE_LOG_LEVEL.
  */
 import { chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type EdgeConfig, parseEdgeConfig } from '../lib/config/edge-config.ts';
+import { edgeConfigEnv } from '../lib/edge/environment.ts';
 import { ensureFallbackCertificate } from '../lib/edge/fallback-cert.ts';
 import { renderNginxConf } from '../lib/edge/nginx-conf.ts';
 import { jwkThumbprint } from '../lib/sidecars/issuer/account-key.ts';
+import { runMain, startSidecar } from '../lib/sidecars/runtime/start.ts';
 
 export interface RenderResult {
   readonly config: EdgeConfig;
@@ -37,9 +35,20 @@ export function accountThumbprint(secret: string | undefined): string | undefine
 
 /** The EdgeConfig from EDGE_CONFIG plus the thumbprint, validated again inside the task. */
 export function edgeConfigFromEnv(env: NodeJS.ProcessEnv): { config: EdgeConfig; thumbprint?: string } {
-  if (!env.EDGE_CONFIG) throw new Error('EDGE_CONFIG is not set');
-  const input = JSON.parse(env.EDGE_CONFIG) as Record<string, unknown>;
-  const thumbprint = accountThumbprint(env.EDGE_ACME_ACCOUNT_KEY);
+  return edgeConfigFromVars(edgeConfigEnv.parse(env));
+}
+
+function edgeConfigFromVars(vars: ReturnType<typeof edgeConfigEnv.parse>): {
+  config: EdgeConfig;
+  thumbprint?: string;
+} {
+  let input: Record<string, unknown>;
+  try {
+    input = JSON.parse(vars.edgeConfig) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`EDGE_CONFIG: not valid JSON (${(err as Error).message})`);
+  }
+  const thumbprint = accountThumbprint(vars.acmeAccountKey);
   const acme = {
     ...((input.acme as object | undefined) ?? {}),
     ...(thumbprint ? { accountThumbprint: thumbprint } : {}),
@@ -57,8 +66,12 @@ async function chownTree(path: string, uid: number, gid: number): Promise<void> 
 }
 
 export async function renderEdgeFiles(env: NodeJS.ProcessEnv): Promise<RenderResult> {
-  const { config, thumbprint } = edgeConfigFromEnv(env);
-  const confDir = env.EDGE_CONF_DIR ?? '/etc/edge';
+  return renderFromVars(edgeConfigEnv.parse(env));
+}
+
+async function renderFromVars(vars: ReturnType<typeof edgeConfigEnv.parse>): Promise<RenderResult> {
+  const { config, thumbprint } = edgeConfigFromVars(vars);
+  const confDir = vars.confDir;
   const { runDir, cacheDir } = config.paths;
   const dirs = [confDir, join(runDir, 'tmp'), cacheDir];
   if (config.tls.engine === 'auto-ssl') dirs.push(join(runDir, 'auto-ssl'));
@@ -67,32 +80,21 @@ export async function renderEdgeFiles(env: NodeJS.ProcessEnv): Promise<RenderRes
   const confPath = join(confDir, 'nginx.conf');
   await writeFile(confPath, renderNginxConf(config), { mode: 0o644 });
 
-  const owner = env.EDGE_FILES_OWNER;
+  const owner = vars.filesOwner;
   if (owner && process.getuid?.() === 0) {
-    const [uid, gid] = owner.split(':').map(Number);
-    if (uid === undefined || gid === undefined || Number.isNaN(uid) || Number.isNaN(gid)) {
-      throw new Error(`EDGE_FILES_OWNER must be uid:gid, got "${owner}"`);
-    }
+    const [uid = 0, gid = 0] = owner.split(':').map(Number);
     for (const dir of [confDir, runDir, cacheDir]) await chownTree(dir, uid, gid);
   }
   return { config, confPath, ...(thumbprint ? { thumbprint } : {}) };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  renderEdgeFiles(process.env).then(
-    (r) => {
-      const line = {
-        event: 'edge_config_rendered',
-        region: r.config.region,
-        engine: r.config.tls.engine,
-        conf: r.confPath,
-        statelessChallenges: Boolean(r.thumbprint),
-      };
-      process.stdout.write(`${JSON.stringify(line)}\n`);
-    },
-    (err: unknown) => {
-      process.stderr.write(`${JSON.stringify({ event: 'edge_config_failed', err: String(err) })}\n`);
-      process.exit(1);
-    },
-  );
+  runMain('render-edge-config', async () => {
+    const { config: vars, log } = startSidecar(edgeConfigEnv);
+    const r = await renderFromVars(vars);
+    log.info(
+      { engine: r.config.tls.engine, conf: r.confPath, statelessChallenges: Boolean(r.thumbprint) },
+      'edge config rendered',
+    );
+  });
 }

@@ -171,8 +171,13 @@ export function defineEnvContract<V extends EnvVars>(
 type RequiredFields<V extends EnvVars> = {
   [K in keyof V]: V[K] extends EnvVar<z.ZodType, true, boolean> ? K : never;
 }[keyof V];
+/** Plain values: what the variable's schema accepts as text (enums stay checked), or a number or boolean. */
 type ValueOf<E, SecretRef> =
-  E extends EnvVar<z.ZodType, boolean, true> ? SecretRef : string | number | boolean;
+  E extends EnvVar<infer S, boolean, infer Secret>
+    ? Secret extends true
+      ? SecretRef
+      : Exclude<z.input<S>, undefined> | number | boolean
+    : never;
 
 /**
  * What a deployment passes to build a container's environment: one key per config field,
@@ -188,7 +193,7 @@ export type EnvValues<V extends EnvVars, SecretRef> = {
 /** Splits `values` into plain variables and secrets under the contract's names. */
 export function environmentFromContract<V extends EnvVars, SecretRef>(
   contract: EnvContract<V>,
-  values: EnvValues<V, SecretRef>,
+  values: NoInfer<EnvValues<V, SecretRef>>,
 ): { environment: Record<string, string>; secrets: Record<string, SecretRef> } {
   const environment: Record<string, string> = {};
   const secrets: Record<string, SecretRef> = {};
@@ -210,8 +215,8 @@ export function environmentFromContract<V extends EnvVars, SecretRef>(
 /** A child process's environment from the contract (local runs): secrets are plain text there. */
 export function processEnvironment<V extends EnvVars>(
   contract: EnvContract<V>,
-  values: EnvValues<V, string>,
+  values: NoInfer<EnvValues<V, string>>,
 ): Record<string, string> {
-  const { environment, secrets } = environmentFromContract(contract, values);
+  const { environment, secrets } = environmentFromContract<V, string>(contract, values);
   return { ...environment, ...secrets };
 }

@@ -4,7 +4,14 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { EdgeConfig } from '../config/edge-config.ts';
+import type { EnvValues } from '../config/env-contract.ts';
 import { TASK_REDIS_FLAGS } from '../core/redis-server-flags.ts';
+import { edgeConfigEnv, edgeEnv } from '../edge/environment.ts';
+import { type IssuerEnvVars, issuerEnv } from '../sidecars/issuer/config.ts';
+import type { ListenerEnvVars } from '../sidecars/listener-runtime/config.ts';
+import { redisListenerEnv } from '../sidecars/redis-listener/config.ts';
+import { sqsListenerEnv } from '../sidecars/sqs-listener/config.ts';
+import { type ContainerEnvironment, containerEnvironment } from './container-environment.ts';
 import { EDGE_PORTS } from './edge-load-balancer.ts';
 import { EDGE_UID, TASK_PATHS, TASK_PORTS } from './task-edge-config.ts';
 
@@ -29,16 +36,23 @@ export interface EdgeTaskProps {
   readonly ephemeralStorageGiB: number;
   /** The edge's config, rendered into nginx.conf by the `edge-config` container at start. */
   readonly edgeConfig: EdgeConfig;
-  /** Non-secret settings of the sqs-listener and redis-listener (lib/sidecars/listener-runtime/config.ts). */
-  readonly listenerEnvironment: Readonly<Record<string, string>>;
-  /** Non-secret settings of the issuer (lib/sidecars/issuer/config.ts). */
-  readonly issuerEnvironment: Readonly<Record<string, string>>;
+  /**
+   * The deployment's settings of both listeners, by config field of their contract
+   * (lib/sidecars/listener-runtime/config.ts); the task fills in its own addresses and ports.
+   */
+  readonly listenerSettings: Omit<EnvValues<ListenerEnvVars, ecs.Secret>, TaskOwnedListenerField>;
+  /** The deployment's settings of the issuer, by config field of `issuerEnv` (lib/sidecars/issuer/config.ts). */
+  readonly issuerSettings: Omit<EnvValues<IssuerEnvVars, ecs.Secret>, TaskOwnedIssuerField>;
   /** The deployment's ACME account key (PEM). */
   readonly acmeAccountKey: secretsmanager.ISecret;
   /** Bearer token of the edge's control listener (purge). */
   readonly controlToken: secretsmanager.ISecret;
   readonly logRetention: logs.RetentionDays;
 }
+
+/** Fields the task itself sets: loopback addresses and ports of its own processes. */
+type TaskOwnedListenerField = 'redisHost' | 'redisPort' | 'healthHost' | 'healthPort';
+type TaskOwnedIssuerField = 'redisHost' | 'redisPort' | 'listenHost' | 'listenPort';
 
 /**
  * The edge task: containers sharing one network namespace. `edge-config` renders nginx.conf and
@@ -102,12 +116,12 @@ export class EdgeTask extends Construct {
       command: ['node', 'dist/bin/render-edge-config.js'],
       readonlyRootFilesystem: true,
       user: '0:0',
-      environment: {
-        EDGE_CONFIG: JSON.stringify(props.edgeConfig),
-        EDGE_CONF_DIR: TASK_PATHS.confDir,
-        EDGE_FILES_OWNER: EDGE_UID,
-      },
-      secrets: { EDGE_ACME_ACCOUNT_KEY: ecs.Secret.fromSecretsManager(props.acmeAccountKey) },
+      ...containerEnvironment(edgeConfigEnv, {
+        edgeConfig: JSON.stringify(props.edgeConfig),
+        confDir: TASK_PATHS.confDir,
+        filesOwner: EDGE_UID,
+        acmeAccountKey: ecs.Secret.fromSecretsManager(props.acmeAccountKey),
+      }),
       memoryReservationMiB: 64,
     });
     mount(render, 'edge-conf', TASK_PATHS.confDir);
@@ -142,9 +156,8 @@ export class EdgeTask extends Construct {
     const controlToken = ecs.Secret.fromSecretsManager(props.controlToken);
     const sidecar = (
       name: 'sqs-listener' | 'redis-listener' | 'issuer',
-      environment: Record<string, string>,
+      env: ContainerEnvironment,
       healthCheck: ecs.HealthCheck,
-      secrets?: Record<string, ecs.Secret>,
     ) =>
       add(name, {
         image: props.sidecarImage,
@@ -152,8 +165,7 @@ export class EdgeTask extends Construct {
         command: ['node', `dist/bin/${name}.js`],
         user: SIDECAR_UID,
         readonlyRootFilesystem: true,
-        environment,
-        ...(secrets ? { secrets } : {}),
+        ...env,
         healthCheck,
         memoryReservationMiB: 128,
         // A crashed sidecar restarts in place instead of taking the whole task down.
@@ -162,28 +174,39 @@ export class EdgeTask extends Construct {
       });
 
     // Ready (200 on /readyz) only once it has bootstrapped Redis from the table.
+    const taskRedis = { redisHost: '127.0.0.1', redisPort: TASK_PORTS.redis } as const;
     const sqsListener = sidecar(
       'sqs-listener',
-      { ...props.listenerEnvironment, HEALTH_PORT: String(TASK_PORTS.sqsListenerHealth) },
+      containerEnvironment(sqsListenerEnv, {
+        ...props.listenerSettings,
+        ...taskRedis,
+        healthPort: TASK_PORTS.sqsListenerHealth,
+        edgeControlUrl: `http://127.0.0.1:${TASK_PORTS.control}`,
+        edgeControlToken: controlToken,
+      }),
       httpCheck(TASK_PORTS.sqsListenerHealth, '/readyz', 240),
-      { EDGE_CONTROL_TOKEN: controlToken },
     );
     const redisListener = sidecar(
       'redis-listener',
-      { ...props.listenerEnvironment, HEALTH_PORT: String(TASK_PORTS.redisListenerHealth) },
+      containerEnvironment(redisListenerEnv, {
+        ...props.listenerSettings,
+        ...taskRedis,
+        healthPort: TASK_PORTS.redisListenerHealth,
+      }),
       httpCheck(TASK_PORTS.redisListenerHealth, '/healthz', 30),
     );
     // The ACME client of the native engine; with auto-ssl, lua-resty-auto-ssl issues inside nginx.
-    // It reads the account key from Secrets Manager itself (ISSUER_ACME_ACCOUNT_SECRET_ID).
+    // It reads the account key from Secrets Manager itself (EDGE_ACME_ACCOUNT_SECRET_ID).
     const issuer =
       engine === 'native'
         ? sidecar(
             'issuer',
-            {
-              ...props.issuerEnvironment,
-              ISSUER_LISTEN_HOST: '127.0.0.1',
-              ISSUER_PORT: String(TASK_PORTS.issuer),
-            },
+            containerEnvironment(issuerEnv, {
+              ...props.issuerSettings,
+              ...taskRedis,
+              listenHost: '127.0.0.1',
+              listenPort: TASK_PORTS.issuer,
+            }),
             httpCheck(TASK_PORTS.issuer, '/healthz', 30),
           )
         : undefined;
@@ -196,8 +219,7 @@ export class EdgeTask extends Construct {
       essential: true,
       user: EDGE_UID,
       readonlyRootFilesystem: true,
-      environment: { EDGE_TLS_ENGINE: engine },
-      secrets: { EDGE_CONTROL_TOKEN: controlToken },
+      ...containerEnvironment(edgeEnv, { tlsEngine: engine, controlToken }),
       portMappings: Object.values(EDGE_PORTS).map((containerPort) => ({
         containerPort,
         protocol: ecs.Protocol.TCP,

@@ -23,7 +23,7 @@ import { GeoDnsRecords } from './geo-dns-records.ts';
 import { logRetention } from './log-retention.ts';
 import { acknowledge } from './nag.ts';
 import { PrivateKeyReplica } from './private-key-encryption.ts';
-import { TASK_PORTS, taskEdgeConfig } from './task-edge-config.ts';
+import { taskEdgeConfig } from './task-edge-config.ts';
 
 export interface RegionalStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -117,37 +117,32 @@ export class RegionalStack extends Stack {
       memoryMiB: c.task.memoryMiB,
       ephemeralStorageGiB: c.task.ephemeralStorageGiB,
       edgeConfig,
-      listenerEnvironment: {
-        REGION: r.region,
-        LOG_LEVEL: 'info',
-        REDIS_HOST: '127.0.0.1',
-        REDIS_PORT: String(TASK_PORTS.redis),
-        REDIS_PREFIX: c.redisPrefix,
-        TABLE_NAME: names.table,
-        KEY_SOURCE: 'kms',
-        KMS_KEY_ID: privateKeys.keyArn,
-        BUS: 'aws',
-        SNS_TOPIC_ARN: topicArn,
-        QUEUE_NAME_PREFIX: names.queuePrefix,
-        DLQ_URL: dlq.queue.queueUrl,
-        DLQ_ARN: dlq.queue.queueArn,
-        CONTROL_URL: `http://127.0.0.1:${TASK_PORTS.control}`,
+      listenerSettings: {
+        region: r.region,
+        logLevel: 'info',
+        redisPrefix: c.redisPrefix,
+        tableName: names.table,
+        keySource: 'kms',
+        kmsKeyId: privateKeys.keyArn,
+        bus: 'aws',
+        snsTopicArn: topicArn,
+        queueNamePrefix: names.queuePrefix,
+        dlqUrl: dlq.queue.queueUrl,
+        dlqArn: dlq.queue.queueArn,
       },
-      issuerEnvironment: {
-        EDGE_REGION: r.region,
-        EDGE_HOME_REGION: c.homeRegion,
-        EDGE_PLATFORM_DOMAIN: c.platformDomain,
-        EDGE_REDIS_HOST: '127.0.0.1',
-        EDGE_REDIS_PORT: String(TASK_PORTS.redis),
-        EDGE_REDIS_PREFIX: c.redisPrefix,
-        EDGE_TABLE_NAME: names.table,
-        LOG_LEVEL: 'info',
-        ISSUER_ACME_CAS: JSON.stringify(c.acme.directories),
-        ...(c.acme.email ? { ISSUER_ACME_EMAIL: c.acme.email } : {}),
-        ISSUER_ACME_ACCOUNT_SECRET_ID: acmeAccountKey.secretName,
-        ISSUER_DNS_PROVIDER: 'route53',
-        ISSUER_ROUTE53_HOSTED_ZONE_ID: c.hostedZone.id,
-        ISSUER_WILDCARD: 'true',
+      issuerSettings: {
+        region: r.region,
+        homeRegion: c.homeRegion,
+        logLevel: 'info',
+        platformDomain: c.platformDomain,
+        redisPrefix: c.redisPrefix,
+        tableName: names.table,
+        acmeCas: JSON.stringify(c.acme.directories),
+        ...(c.acme.email ? { acmeEmail: c.acme.email } : {}),
+        acmeAccountSecretId: acmeAccountKey.secretName,
+        dnsProvider: 'route53',
+        route53HostedZoneId: c.hostedZone.id,
+        wildcard: true,
       },
       acmeAccountKey,
       controlToken,

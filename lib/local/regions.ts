@@ -140,9 +140,9 @@ export class LocalRegions {
       redisPrefix: this.redisPrefix,
       tableName: this.tableName,
       dynamodbEndpoint: this.dynalite.endpoint,
-      keySource: 'file',
+      keySource: 'file' as const,
       localKeyFile: this.keyFile,
-      bus: 'redis',
+      bus: 'redis' as const,
       busRedisUrl: `redis://127.0.0.1:${this.busRedisPort}`,
       healthHost: spec.address,
     };

@@ -64,6 +64,6 @@ describe('the edge-config init container', () => {
   });
 
   it('refuses to start without EDGE_CONFIG', async () => {
-    await expect(renderEdgeFiles({})).rejects.toThrow('EDGE_CONFIG is not set');
+    await expect(renderEdgeFiles({})).rejects.toThrow('EDGE_CONFIG is required but not set');
   });
 });

@@ -323,6 +323,7 @@ export const issuerEnv = defineEnvContract(
 );
 
 export type IssuerEnv = ReturnType<typeof issuerEnv.parse>;
+export type IssuerEnvVars = typeof issuerEnv.vars;
 
 /**
  * The issuer's config from its environment: the contract first (each problem names its variable),

@@ -75,7 +75,8 @@ export const listenerVars = {
   healthPort: env.required('EDGE_HEALTH_PORT', port, '/healthz and /readyz port.'),
 };
 
-type ListenerVars = typeof listenerVars;
+export type ListenerEnvVars = typeof listenerVars;
+type ListenerVars = ListenerEnvVars;
 export type CommonConfig = ConfigOf<ListenerVars>;
 
 /** What one variable's value makes required of another. */

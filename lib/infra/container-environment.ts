@@ -1,0 +1,27 @@
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import {
+  type EnvContract,
+  type EnvValues,
+  type EnvVars,
+  environmentFromContract,
+} from '../config/env-contract.ts';
+
+/** A container's `environment` and `secrets`, built from its program's contract. */
+export interface ContainerEnvironment {
+  readonly environment: Record<string, string>;
+  /** Absent when the container receives no secret. */
+  readonly secrets?: Record<string, ecs.Secret>;
+}
+
+/**
+ * Builds a container's environment from the contract of the program it runs: `values` is keyed
+ * by config field, so a misnamed or missing variable is a type error at `tsc` (and an Error at
+ * synth for values built dynamically). Secret fields take an `ecs.Secret`, the rest plain values.
+ */
+export function containerEnvironment<V extends EnvVars>(
+  contract: EnvContract<V>,
+  values: NoInfer<EnvValues<V, ecs.Secret>>,
+): ContainerEnvironment {
+  const { environment, secrets } = environmentFromContract<V, ecs.Secret>(contract, values);
+  return Object.keys(secrets).length ? { environment, secrets } : { environment };
+}
