@@ -25,3 +25,15 @@ export function containerEnvironment<V extends EnvVars>(
   const { environment, secrets } = environmentFromContract<V, ecs.Secret>(contract, values);
   return Object.keys(secrets).length ? { environment, secrets } : { environment };
 }
+
+/** The program a container runs, by its command (`node dist/bin/<program>.js`) or, for images with their own entrypoint, by container name. */
+export function programOf(container: {
+  readonly name: string;
+  readonly command?: readonly string[];
+}): string {
+  const [exe, script] = container.command ?? [];
+  const m = exe === 'node' && script ? /^dist\/bin\/([a-z-]+)\.js$/.exec(script) : null;
+  if (m?.[1]) return m[1];
+  if (exe === 'redis-server') return 'redis-server';
+  return container.name;
+}
