@@ -8,6 +8,7 @@ import { DnsCheck, type EdgeTargets } from './dns/check.ts';
 import type { DnsResolver } from './dns/resolver.ts';
 import { Domains } from './domains.ts';
 import { PublishError } from './errors.ts';
+import { fetchToken, type TokenFetcher } from './ownership.ts';
 import { Purges } from './purge.ts';
 import { Tenants } from './tenants.ts';
 
@@ -20,6 +21,10 @@ export interface ControlPlaneOptions {
   readonly certificates: CertificateReader;
   /** Where custom domains must point; without it, domains are only added with the check skipped. */
   readonly edge?: EdgeTargets;
+  /** CAA identities of the CAs the issuer uses; default `letsencrypt.org`; empty skips the check. */
+  readonly caaIdentities?: readonly string[];
+  /** How the HTTP ownership token is fetched; default a plain GET without redirects. */
+  readonly fetchToken?: TokenFetcher;
   /** A certificate this close to expiry shows as `expiring`; default 30 (the issuer's renewal window). */
   readonly renewBeforeDays?: number;
   /** Milliseconds since the epoch; default Date.now. */
@@ -44,6 +49,10 @@ export class ControlPlane {
       publisher,
       certificates: opts.certificates,
       dnsCheck: opts.edge ? new DnsCheck(opts.resolver, opts.edge) : undefined,
+      resolver: opts.resolver,
+      edge: opts.edge,
+      fetchToken: opts.fetchToken ?? fetchToken,
+      caaIdentities: opts.caaIdentities ?? ['letsencrypt.org'],
       renewBeforeDays: opts.renewBeforeDays ?? 30,
       now: opts.now ?? Date.now,
     };

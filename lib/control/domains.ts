@@ -1,17 +1,36 @@
+import { registeredDomain } from '../core/domain-names.ts';
+import type { DomainStatus } from '../core/domain-status.ts';
 import { type CertificateView, readCertificate } from './certificates.ts';
 import type { ControlContext } from './context.ts';
+import { type CaaProblem, checkCaa } from './dns/caa.ts';
 import type { DnsCheckResult } from './dns/check.ts';
-import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
+import { ConflictError, NotFoundError } from './errors.ts';
+import { newVerifyToken, proveOwnership, VERIFY_PATH, verifyName } from './ownership.ts';
 import { type DomainEntry, liveDomain, readRegistry } from './registry.ts';
 import type { Tenants } from './tenants.ts';
 import * as valid from './validation.ts';
 
+/** A DNS record the tenant creates (or keeps), with whether it is there now. */
+export interface DnsInstruction {
+  readonly purpose: 'ownership' | 'routing' | 'caa';
+  readonly type: 'TXT' | 'CNAME' | 'A' | 'AAAA' | 'ALIAS' | 'CAA';
+  readonly name: string;
+  readonly value: string;
+  /** Whether the record (or an equivalent: the HTTP token, another route to the edge) is in place. */
+  readonly satisfied: boolean;
+  readonly note?: string;
+}
+
+/** How the domain reaches the edge now, or why it does not (not an error: DNS may switch later). */
+export type DnsState = DnsCheckResult | { readonly via: 'none'; readonly reason: string } | 'skipped';
+
 export interface DomainAdded {
   readonly domain: DomainEntry;
-  /** False when the domain was already the tenant's (the event is published again). */
+  /** False when the domain was already the tenant's. */
   readonly created: boolean;
-  /** How the domain reaches the edge, or `skipped`. */
-  readonly dns: DnsCheckResult | 'skipped';
+  readonly dns: DnsState;
+  /** The exact records to create; `satisfied` says which are in place. */
+  readonly records: readonly DnsInstruction[];
 }
 
 export interface DomainRemoved {
@@ -37,9 +56,31 @@ export interface DomainPurges {
 export interface DomainDetails extends DomainEntry {
   readonly certificate: CertificateView;
   readonly purges: DomainPurges;
+  readonly records: readonly DnsInstruction[];
+  /** A CAA record forbids the CA in use: the record to add. */
+  readonly caa?: CaaProblem;
 }
 
-/** domain add / remove / list / show. */
+export interface AddOptions {
+  /** Do not look at where the domain points (the result's `dns` is `skipped`). */
+  readonly skipDnsCheck?: boolean;
+  /**
+   * The operator vouches for the owner: the domain starts `verified` (operators only; never
+   * offered by the HTTP API).
+   */
+  readonly preverified?: boolean;
+}
+
+/** Statuses after which issuance state decides (the domain is verified and not moved away). */
+const CERT_DRIVEN: ReadonlySet<DomainStatus> = new Set([
+  'verified',
+  'issuing',
+  'active',
+  'failed',
+  'expiring',
+]);
+
+/** domain add / remove / list / show / verify / refresh. */
 export class Domains {
   constructor(
     private readonly ctx: ControlContext,
@@ -47,25 +88,32 @@ export class Domains {
   ) {}
 
   /**
-   * Registers the domain for a tenant after checking that it points at the edge: a domain that
-   * does not would only collect failed certificate orders.
+   * Registers the domain for a tenant as `pending_verification` with a fresh token, then tries
+   * the proof at once (the TXT record may already be there). Pointing at the edge is not needed
+   * yet (delegated DNS-01 issues before the switch) and proves nothing: a former tenant's
+   * dangling CNAME points at the edge too.
    */
-  async add(domain: string, tenant: string, opts: { skipDnsCheck?: boolean } = {}): Promise<DomainAdded> {
+  async add(domain: string, tenant: string, opts: AddOptions = {}): Promise<DomainAdded> {
     const name = valid.customDomain(domain);
     const tenantId = valid.tenantId(tenant);
-    if (!opts.skipDnsCheck && !this.ctx.dnsCheck) {
-      throw new ValidationError(
-        'the DNS check needs the edge CNAME target or edge addresses: configure them, or skip the check',
-      );
-    }
     await this.tenants.require(tenantId);
-    const existing = liveDomain(await this.ctx.store.getDomain(name));
+    const item = await this.ctx.store.getDomain(name);
+    const existing = liveDomain(item);
     if (existing && existing.tenant !== tenantId) {
       throw new ConflictError(`domain ${name} belongs to tenant "${existing.tenant}": remove it first`);
     }
-    const dns = opts.skipDnsCheck || !this.ctx.dnsCheck ? 'skipped' : await this.ctx.dnsCheck.check(name);
-    const version = await this.ctx.announcer.upsertDomain(name, tenantId);
-    return { domain: { domain: name, tenant: tenantId, version }, created: !existing, dns };
+    const dns = opts.skipDnsCheck ? 'skipped' : await this.dnsState(name);
+    if (existing) {
+      const entry = opts.preverified ? await this.markVerified(existing) : await this.refresh(name);
+      return { domain: entry, created: false, dns, records: await this.records(entry) };
+    }
+    const verifyToken = newVerifyToken();
+    const state = opts.preverified
+      ? { status: 'verified' as const, verifiedAt: this.ctx.now(), verifyToken }
+      : { status: 'pending_verification' as const, verifyToken };
+    await this.ctx.announcer.addDomain(name, tenantId, state);
+    const entry = opts.preverified ? await this.require(name) : await this.verify(name);
+    return { domain: entry, created: true, dns, records: await this.records(entry) };
   }
 
   async remove(domain: string): Promise<DomainRemoved> {
@@ -81,22 +129,174 @@ export class Domains {
     return tenantId ? domains.filter((d) => d.tenant === tenantId) : domains;
   }
 
+  /** The domain, its status brought up to date, its certificate and the DNS records to create. */
   async show(domain: string): Promise<DomainDetails> {
-    const entry = await this.require(valid.hostname(domain));
-    const [certificate, generations] = await Promise.all([
-      readCertificate(this.ctx.certificates, entry.domain, {
-        renewBeforeDays: this.ctx.renewBeforeDays,
-        now: this.ctx.now(),
-      }),
+    const entry = await this.refresh(valid.hostname(domain));
+    const [certificate, generations, records, caa] = await Promise.all([
+      this.certificate(entry.domain),
       this.ctx.store.getPurges(entry.tenant),
+      this.records(entry),
+      entry.status === 'active'
+        ? undefined
+        : checkCaa(this.ctx.resolver, entry.domain, this.ctx.caaIdentities),
     ]);
-    return { ...entry, certificate, purges: domainPurges(entry.domain, generations) };
+    return {
+      ...entry,
+      certificate,
+      purges: domainPurges(entry.domain, generations),
+      records: caa ? [...records, { purpose: 'caa', ...caa.add, satisfied: false }] : records,
+      ...(caa ? { caa } : {}),
+    };
+  }
+
+  /** Looks for the ownership proof of a pending domain; a verified one is returned as it is. */
+  async verify(domain: string): Promise<DomainEntry> {
+    const entry = await this.require(valid.hostname(domain));
+    if (entry.verifiedAt !== undefined || entry.status !== 'pending_verification') return entry;
+    const token = (await this.ctx.store.getDomain(entry.domain))?.verifyToken;
+    if (!token) return entry;
+    const proof = await proveOwnership(this.ctx.resolver, this.ctx.fetchToken, entry.domain, token);
+    return proof.proved ? this.markVerified(entry) : entry;
+  }
+
+  /**
+   * Brings the stored status up to date: a pending domain looks for its proof; a verified one
+   * follows its certificate (issuing, active, failed with the reason, expiring). With `recheck`
+   * (the scheduler's sweep) a verified domain must still point at the edge or still show its token;
+   * one that lost both is marked `moved_away` and keeps being served: a deleted record or a DNS
+   * outage must never take a paying tenant offline.
+   */
+  async refresh(domain: string, opts: { recheck?: boolean } = {}): Promise<DomainEntry> {
+    const entry = await this.verify(domain);
+    if (entry.status === 'pending_verification') return entry;
+    let next: { status: DomainStatus; reason?: string } | undefined;
+    if (opts.recheck) {
+      const lost = await this.lostProof(entry);
+      if (lost) next = { status: 'moved_away', reason: lost };
+    }
+    if (!next && (CERT_DRIVEN.has(entry.status) || entry.status === 'moved_away')) {
+      next = fromCertificate(await this.certificate(entry.domain));
+    }
+    if (!next || (next.status === entry.status && next.reason === entry.reason)) return entry;
+    const version = await this.ctx.announcer.changeDomainStatus(entry.domain, entry.tenant, {
+      ...next,
+      previous: entry.status,
+    });
+    return version === undefined
+      ? await this.require(entry.domain)
+      : { ...entry, ...next, ...(next.reason ? {} : { reason: undefined }), version };
+  }
+
+  /** The exact records the tenant creates: ownership TXT, routing (apex by address), satisfied or not. */
+  async records(entry: DomainEntry): Promise<DnsInstruction[]> {
+    const out: DnsInstruction[] = [];
+    const verified = entry.verifiedAt !== undefined || entry.status !== 'pending_verification';
+    const token = (await this.ctx.store.getDomain(entry.domain))?.verifyToken;
+    if (token) {
+      out.push({
+        purpose: 'ownership',
+        type: 'TXT',
+        name: verifyName(entry.domain),
+        value: token,
+        satisfied: verified,
+        note: `or serve the value at http://${entry.domain}${VERIFY_PATH}; keep it: it is re-checked`,
+      });
+    }
+    const edge = this.ctx.edge;
+    if (edge) {
+      const dns = await this.dnsState(entry.domain);
+      const satisfied = typeof dns === 'object' && dns.via !== 'none';
+      const apex = registeredDomain(entry.domain) === entry.domain;
+      if (!apex && edge.cname) {
+        out.push({ purpose: 'routing', type: 'CNAME', name: entry.domain, value: edge.cname, satisfied });
+      } else {
+        for (const address of edge.addresses ?? []) {
+          out.push({
+            purpose: 'routing',
+            type: address.includes(':') ? 'AAAA' : 'A',
+            name: entry.domain,
+            value: address,
+            satisfied,
+          });
+        }
+        if (edge.cname && apex) {
+          out.push({
+            purpose: 'routing',
+            type: 'ALIAS',
+            name: entry.domain,
+            value: edge.cname,
+            satisfied,
+            note: 'an apex cannot have a CNAME: an ALIAS/ANAME/flattened CNAME where the DNS provider has one, else the A/AAAA records',
+          });
+        }
+      }
+    }
+    return out;
   }
 
   async require(name: string): Promise<DomainEntry> {
     const entry = liveDomain(await this.ctx.store.getDomain(name));
     if (!entry) throw new NotFoundError(`domain ${name} is not registered`);
     return entry;
+  }
+
+  private async markVerified(entry: DomainEntry): Promise<DomainEntry> {
+    if (entry.verifiedAt !== undefined || entry.status !== 'pending_verification') return entry;
+    const verifiedAt = this.ctx.now();
+    const version = await this.ctx.announcer.changeDomainStatus(
+      entry.domain,
+      entry.tenant,
+      { status: 'verified', previous: entry.status, verifiedAt },
+      { upsert: true },
+    );
+    return version === undefined
+      ? await this.require(entry.domain)
+      : { ...entry, status: 'verified', version, verifiedAt, reason: undefined };
+  }
+
+  /** Why the domain no longer proves control, or undefined while it does. */
+  private async lostProof(entry: DomainEntry): Promise<string | undefined> {
+    const dns = await this.dnsState(entry.domain);
+    if (typeof dns === 'object' && dns.via !== 'none') return undefined;
+    const token = (await this.ctx.store.getDomain(entry.domain))?.verifyToken;
+    if (token && (await proveOwnership(this.ctx.resolver, this.ctx.fetchToken, entry.domain, token)).proved) {
+      return undefined;
+    }
+    const why = typeof dns === 'object' && dns.via === 'none' ? dns.reason : 'no edge targets configured';
+    return `${why}; and the ownership token is gone`;
+  }
+
+  private async dnsState(name: string): Promise<DnsState> {
+    if (!this.ctx.dnsCheck) return 'skipped';
+    try {
+      return await this.ctx.dnsCheck.check(name);
+    } catch (err) {
+      return { via: 'none', reason: (err as Error).message };
+    }
+  }
+
+  private certificate(domain: string): Promise<CertificateView> {
+    return readCertificate(this.ctx.certificates, domain, {
+      renewBeforeDays: this.ctx.renewBeforeDays,
+      now: this.ctx.now(),
+    });
+  }
+}
+
+/** A verified domain's status as its certificate and issuance state say. */
+function fromCertificate(cert: CertificateView): { status: DomainStatus; reason?: string } {
+  switch (cert.state) {
+    case 'none':
+      return { status: 'verified' };
+    case 'pending':
+      return { status: 'issuing' };
+    case 'issued':
+      return { status: 'active' };
+    case 'expiring':
+    case 'expired':
+      return cert.reason ? { status: 'expiring', reason: cert.reason } : { status: 'expiring' };
+    case 'failed':
+      return { status: 'failed', reason: cert.reason ?? 'issuance failed' };
   }
 }
 

@@ -1,3 +1,4 @@
+import { type DomainStatus, statusOf } from '../core/domain-status.ts';
 import type { DomainItem, Origin, TenantItem } from '../core/store/items.ts';
 import type { Store } from '../core/store/store.ts';
 
@@ -11,6 +12,12 @@ export interface DomainEntry {
   readonly domain: string;
   readonly tenant: string;
   readonly version: number;
+  /** Onboarding status; a record from before statuses reads as `verified`. */
+  readonly status: DomainStatus;
+  /** Why it failed or moved away. */
+  readonly reason?: string;
+  /** Unix ms of the first ownership proof (absent while pending). */
+  readonly verifiedAt?: number;
 }
 
 export interface Registry {
@@ -50,5 +57,12 @@ export function liveTenant(item: TenantItem | undefined): TenantEntry | undefine
 
 export function liveDomain(item: DomainItem | undefined): DomainEntry | undefined {
   if (!item || item.deleted || !item.tenant) return undefined;
-  return { domain: item.domain, tenant: item.tenant, version: item.version };
+  return {
+    domain: item.domain,
+    tenant: item.tenant,
+    version: item.version,
+    status: statusOf(item),
+    ...(item.reason ? { reason: item.reason } : {}),
+    ...(item.verifiedAt !== undefined ? { verifiedAt: item.verifiedAt } : {}),
+  };
 }

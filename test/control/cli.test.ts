@@ -66,11 +66,30 @@ describe('bin/edge.ts', () => {
     expect(await stack.events(STREAM)).toMatchObject([{ type: 'tenant.upserted', payload: { id: 'acme' } }]);
   });
 
-  it('domain add --skip-dns-check', async () => {
-    const r = await edge(['domain', 'add', 'www.acme-shop.com', '--tenant', 'acme', '--skip-dns-check']);
+  it('domain add --skip-dns-check --preverified', async () => {
+    const r = await edge([
+      'domain',
+      'add',
+      'www.acme-shop.com',
+      '--tenant',
+      'acme',
+      '--skip-dns-check',
+      '--preverified',
+    ]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('domain www.acme-shop.com added to tenant acme (version 1); DNS check skipped\n');
-    expect(await stack.store.getDomain('www.acme-shop.com')).toMatchObject({ tenant: 'acme' });
+    expect(r.stdout).toBe(
+      [
+        'domain www.acme-shop.com added to tenant acme (version 1): verified; DNS check skipped',
+        'records to create:',
+        'PURPOSE  TYPE   NAME               VALUE',
+        'routing  CNAME  www.acme-shop.com  edge.platform.example',
+        '',
+      ].join('\n'),
+    );
+    expect(await stack.store.getDomain('www.acme-shop.com')).toMatchObject({
+      tenant: 'acme',
+      status: 'verified',
+    });
     expect((await stack.events(STREAM)).at(-1)).toMatchObject({
       type: 'domain.upserted',
       payload: { domain: 'www.acme-shop.com', tenant: 'acme' },
@@ -106,7 +125,7 @@ describe('bin/edge.ts', () => {
       purges: { prefixes: 1, urls: 0 },
     });
     const list = await edge(['domain', 'list', '--tenant', 'acme']);
-    expect(list.stdout).toBe('DOMAIN             TENANT\nwww.acme-shop.com  acme\n');
+    expect(list.stdout).toBe('DOMAIN             TENANT  STATUS\nwww.acme-shop.com  acme    verified\n');
   });
 
   it('bad usage exits 2 with a precise message and writes nothing', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TableCertificateReader } from '../../lib/control/certificates.ts';
 import { ControlPlane } from '../../lib/control/control-plane.ts';
-import { ConflictError, DnsCheckError, NotFoundError, PublishError } from '../../lib/control/errors.ts';
+import { ConflictError, NotFoundError, PublishError } from '../../lib/control/errors.ts';
 import { RedisStreamsBus } from '../../lib/core/bus/redis/streams-bus.ts';
 import { makeCertRecord } from '../../lib/local/self-signed-cert.ts';
 import { TestBed } from '../harness/testbed.ts';
@@ -23,6 +23,7 @@ const resolver = new FakeResolver({
   'acme-shop.com': { a: ['203.0.113.10'] },
   'shop.globex.com': { a: ['203.0.113.10'] },
   'www.elsewhere.com': { a: ['198.51.100.7'] },
+  'elsewhere.com': {},
 });
 
 let bus: RedisStreamsBus;
@@ -81,48 +82,132 @@ describe('ControlPlane on dynalite and Redis Streams', () => {
     ]);
   });
 
-  it('adds a domain that CNAMEs to the edge', async () => {
+  it('adds a domain as pending_verification with the exact records to create; nothing reaches the edge', async () => {
     const r = await cp.domains.add('WWW.acme-shop.com', 'acme');
+    const token = (await stack.store.getDomain('www.acme-shop.com'))?.verifyToken as string;
+    expect(token).toMatch(/^edge-verify=[\w-]{24}$/);
     expect(r).toEqual({
-      domain: { domain: 'www.acme-shop.com', tenant: 'acme', version: 1 },
+      domain: { domain: 'www.acme-shop.com', tenant: 'acme', version: 1, status: 'pending_verification' },
       created: true,
       dns: { domain: 'www.acme-shop.com', via: 'cname', chain: ['edge.platform.example'], addresses: [] },
+      records: [
+        {
+          purpose: 'ownership',
+          type: 'TXT',
+          name: '_edge-verify.www.acme-shop.com',
+          value: token,
+          satisfied: false,
+          note: `or serve the value at http://www.acme-shop.com/.well-known/edge-verify.txt; keep it: it is re-checked`,
+        },
+        {
+          purpose: 'routing',
+          type: 'CNAME',
+          name: 'www.acme-shop.com',
+          value: 'edge.platform.example',
+          satisfied: true,
+        },
+      ],
     });
-    expect(await stack.store.getDomain('www.acme-shop.com')).toMatchObject({ tenant: 'acme', version: 1 });
+    // Only domain.status: the edge acts on domain.upserted, sent once the owner proved control.
     expect(await newEvents()).toMatchObject([
-      { type: 'domain.upserted', version: 1, payload: { domain: 'www.acme-shop.com', tenant: 'acme' } },
+      {
+        type: 'domain.status',
+        version: 1,
+        payload: { domain: 'www.acme-shop.com', tenant: 'acme', status: 'pending_verification' },
+      },
     ]);
   });
 
-  it('adds an apex domain by its A record', async () => {
-    const r = await cp.domains.add('acme-shop.com', 'acme');
+  it('verifies by the TXT record: verified, then domain.upserted with the same version', async () => {
+    const token = (await stack.store.getDomain('www.acme-shop.com'))?.verifyToken as string;
+    resolver.set('_edge-verify.www.acme-shop.com', { txt: [token] });
+    const entry = await cp.domains.verify('www.acme-shop.com');
+    expect(entry).toMatchObject({ status: 'verified', version: 2, verifiedAt: expect.any(Number) });
+    expect(await newEvents()).toMatchObject([
+      {
+        type: 'domain.status',
+        version: 2,
+        payload: { status: 'verified', previous: 'pending_verification' },
+      },
+      { type: 'domain.upserted', version: 2, payload: { domain: 'www.acme-shop.com', tenant: 'acme' } },
+    ]);
+  });
+
+  it('verifies by the HTTP token at the current host, apex records by address', async () => {
+    const fetched: string[] = [];
+    const byHttp = new ControlPlane({
+      store: stack.store,
+      bus,
+      resolver,
+      certificates: new TableCertificateReader(stack.client, stack.tableName),
+      edge: EDGE,
+      fetchToken: async (url) => {
+        fetched.push(url);
+        return (await stack.store.getDomain('acme-shop.com'))?.verifyToken;
+      },
+    });
+    const r = await byHttp.domains.add('acme-shop.com', 'acme');
+    expect(fetched).toEqual(['http://acme-shop.com/.well-known/edge-verify.txt']);
+    expect(r.domain.status).toBe('verified');
     expect(r.dns).toMatchObject({ via: 'address', addresses: ['203.0.113.10'] });
-    expect(await newEvents()).toMatchObject([
-      { type: 'domain.upserted', payload: { domain: 'acme-shop.com' } },
+    expect(r.records.filter((x) => x.purpose === 'routing')).toEqual([
+      { purpose: 'routing', type: 'A', name: 'acme-shop.com', value: '203.0.113.10', satisfied: true },
+      {
+        purpose: 'routing',
+        type: 'ALIAS',
+        name: 'acme-shop.com',
+        value: 'edge.platform.example',
+        satisfied: true,
+        note: 'an apex cannot have a CNAME: an ALIAS/ANAME/flattened CNAME where the DNS provider has one, else the A/AAAA records',
+      },
+    ]);
+    expect((await newEvents()).map((e) => [e.type, e.version])).toEqual([
+      ['domain.status', 1],
+      ['domain.status', 2],
+      ['domain.upserted', 2],
     ]);
   });
 
-  it('refuses a domain that does not point at the edge, writing and publishing nothing', async () => {
+  it('accepts a domain that does not point at the edge yet, saying so', async () => {
     await cp.tenants.add('globex', { type: 'http', url: 'http://origin.globex.example' });
     await newEvents();
-    await expect(cp.domains.add('www.elsewhere.com', 'globex')).rejects.toThrow(DnsCheckError);
-    await expect(cp.domains.add('nx.globex.com', 'globex')).rejects.toThrow(
-      'nx.globex.com does not exist in DNS (NXDOMAIN)',
-    );
-    expect(await stack.store.getDomain('www.elsewhere.com')).toBeUndefined();
-    expect(await newEvents()).toEqual([]);
+    const r = await cp.domains.add('www.elsewhere.com', 'globex');
+    expect(r.dns).toEqual({
+      via: 'none',
+      reason:
+        'www.elsewhere.com does not point at the edge: it resolves to A 198.51.100.7; expected a CNAME to edge.platform.example or A/AAAA records among 203.0.113.10',
+    });
+    expect(r.domain.status).toBe('pending_verification');
+    expect(r.records.find((x) => x.purpose === 'routing')).toMatchObject({ type: 'CNAME', satisfied: false });
+    expect((await newEvents()).map((e) => e.type)).toEqual(['domain.status']);
   });
 
-  it('skips the check when told to', async () => {
-    const r = await cp.domains.add('www.elsewhere.com', 'globex', { skipDnsCheck: true });
+  it('an operator may vouch for the owner (and skip the DNS check)', async () => {
+    const r = await cp.domains.add('shop.globex.com', 'globex', { skipDnsCheck: true, preverified: true });
     expect(r.dns).toBe('skipped');
-    expect(await newEvents()).toMatchObject([
-      { type: 'domain.upserted', payload: { domain: 'www.elsewhere.com' } },
-    ]);
+    expect(r.domain.status).toBe('verified');
+    expect((await newEvents()).map((e) => e.type)).toEqual(['domain.status', 'domain.upserted']);
+  });
+
+  it('reports a CAA record that forbids the CA in use, with the record to add', async () => {
+    resolver.set('elsewhere.com', { caa: [{ critical: 0, issue: 'pki.goog' }] });
+    const d = await cp.domains.show('www.elsewhere.com');
+    expect(d.caa).toEqual({
+      name: 'elsewhere.com',
+      allows: ['pki.goog'],
+      add: { type: 'CAA', name: 'elsewhere.com', value: '0 issue "letsencrypt.org"' },
+    });
+    expect(d.records.at(-1)).toEqual({
+      purpose: 'caa',
+      type: 'CAA',
+      name: 'elsewhere.com',
+      value: '0 issue "letsencrypt.org"',
+      satisfied: false,
+    });
   });
 
   it('refuses an unknown tenant and a domain owned by another tenant', async () => {
-    await expect(cp.domains.add('shop.globex.com', 'initech')).rejects.toThrow(
+    await expect(cp.domains.add('other.globex.com', 'initech')).rejects.toThrow(
       new NotFoundError('tenant "initech" does not exist'),
     );
     await expect(cp.domains.add('www.acme-shop.com', 'globex')).rejects.toThrow(
@@ -134,16 +219,17 @@ describe('ControlPlane on dynalite and Redis Streams', () => {
   it('lists tenants and domains', async () => {
     expect(await cp.tenants.list()).toEqual([
       { id: 'acme', origin: S3, version: 3, domains: 2 },
-      { id: 'globex', origin: { type: 'http', url: 'http://origin.globex.example' }, version: 1, domains: 1 },
+      { id: 'globex', origin: { type: 'http', url: 'http://origin.globex.example' }, version: 1, domains: 2 },
     ]);
     expect((await cp.domains.list({ tenant: 'acme' })).map((d) => d.domain)).toEqual([
       'acme-shop.com',
       'www.acme-shop.com',
     ]);
-    expect((await cp.domains.list()).map((d) => d.domain)).toEqual([
-      'acme-shop.com',
-      'www.acme-shop.com',
-      'www.elsewhere.com',
+    expect((await cp.domains.list()).map((d) => [d.domain, d.status])).toEqual([
+      ['acme-shop.com', 'verified'],
+      ['shop.globex.com', 'verified'],
+      ['www.acme-shop.com', 'verified'],
+      ['www.elsewhere.com', 'pending_verification'],
     ]);
     await expect(cp.domains.list({ tenant: 'initech' })).rejects.toThrow(NotFoundError);
   });
@@ -208,10 +294,12 @@ describe('ControlPlane on dynalite and Redis Streams', () => {
     await stack.issuance.issued('www.acme-shop.com', record.expiry, 'test-ca');
     const shown = await cp.domains.show('www.acme-shop.com');
     const purges = await stack.store.getPurges('acme');
+    // Showing brings the status up to date: the certificate is there, so the domain is active.
     expect(shown).toMatchObject({
       domain: 'www.acme-shop.com',
       tenant: 'acme',
-      version: 1,
+      version: 3,
+      status: 'active',
       certificate: {
         state: 'issued',
         expiry: record.expiry,
@@ -268,8 +356,8 @@ describe('ControlPlane on dynalite and Redis Streams', () => {
     expect(await stack.store.getTenant('acme')).toMatchObject({ deleted: true, version: 4 });
     expect(await stack.store.getDomain('www.acme-shop.com')).toMatchObject({ deleted: true });
     expect((await newEvents()).map((e) => [e.type, e.version])).toEqual([
-      ['domain.removed', 2],
-      ['domain.removed', 2],
+      ['domain.removed', 4],
+      ['domain.removed', 4],
       ['tenant.removed', 4],
     ]);
     expect((await cp.tenants.list()).map((t) => t.id)).toEqual(['globex']);
@@ -293,15 +381,25 @@ describe('ControlPlane on dynalite and Redis Streams', () => {
     expect(await stack.store.getTenant('hooli')).toMatchObject({ version: 1 });
   });
 
-  it('without edge targets a domain is only added with the check skipped', async () => {
-    const unchecked = new ControlPlane({
-      store: stack.store,
-      bus,
-      resolver,
-      certificates: new TableCertificateReader(stack.client, stack.tableName),
+  it('the scheduled re-check marks a domain that lost both DNS and token moved_away, and keeps serving it', async () => {
+    resolver.set('shop.globex.com', { a: ['198.51.100.9'] });
+    const entry = await cp.domains.refresh('shop.globex.com', { recheck: true });
+    expect(entry).toMatchObject({ status: 'moved_away', verifiedAt: expect.any(Number) });
+    expect(entry.reason).toMatch(/does not point at the edge.*and the ownership token is gone$/);
+    const events = await newEvents();
+    expect(events.map((e) => e.type)).toEqual(['domain.status']);
+    expect(await stack.store.getDomain('shop.globex.com')).toMatchObject({
+      status: 'moved_away',
+      tenant: 'globex',
+      verifiedAt: expect.any(Number),
     });
-    await expect(unchecked.domains.add('shop.globex.com', 'globex')).rejects.toThrow(
-      'the DNS check needs the edge CNAME target or edge addresses: configure them, or skip the check',
-    );
+    // Pointing back at the edge is continuing proof again.
+    resolver.set('shop.globex.com', { a: ['203.0.113.10'] });
+    expect((await cp.domains.refresh('shop.globex.com', { recheck: true })).status).toBe('verified');
+  });
+
+  it('a record from before statuses reads as verified', async () => {
+    await stack.store.putDomain('legacy.acme-shop.com', 'acme', 1);
+    expect(await cp.domains.verify('legacy.acme-shop.com')).toMatchObject({ status: 'verified' });
   });
 });

@@ -1,6 +1,13 @@
 import type { DnsResolver } from '../../lib/control/dns/resolver.ts';
 
-type Records = { cname?: string; a?: string[]; aaaa?: string[]; error?: string };
+type Records = {
+  cname?: string;
+  a?: string[];
+  aaaa?: string[];
+  txt?: string[];
+  caa?: { critical: number; issue?: string; issuewild?: string }[];
+  error?: string;
+};
 
 function dnsError(code: string, name: string): Error {
   return Object.assign(new Error(`query ${code} ${name}`), { code, hostname: name });
@@ -36,6 +43,26 @@ export class FakeResolver implements DnsResolver {
   async resolve6(name: string): Promise<string[]> {
     this.queries.push(`AAAA ${name}`);
     return this.follow(name, 'aaaa');
+  }
+
+  async resolveTxt(name: string): Promise<string[][]> {
+    this.queries.push(`TXT ${name}`);
+    const r = this.find(name);
+    if (!r.txt?.length) throw dnsError('ENODATA', name);
+    return r.txt.map((t) => [t]);
+  }
+
+  async resolveCaa(name: string): Promise<{ critical: number; issue?: string; issuewild?: string }[]> {
+    this.queries.push(`CAA ${name}`);
+    const r = this.find(name);
+    if (!r.caa?.length) throw dnsError('ENODATA', name);
+    return r.caa;
+  }
+
+  /** Changes the zone (a tenant adding or deleting a record). */
+  set(name: string, records: Records | undefined): void {
+    if (records) this.zone[name] = records;
+    else delete this.zone[name];
   }
 
   private follow(name: string, type: 'a' | 'aaaa'): string[] {

@@ -17,7 +17,7 @@ describe('events', () => {
       (s: { properties: { type: { const: string } } }) => s.properties.type.const,
     );
     expect(documented.sort()).toEqual([...EVENT_TYPES].sort());
-    expect(EVENT_TYPES).toHaveLength(7);
+    expect(EVENT_TYPES).toHaveLength(8);
   });
 
   it('round-trips an event and names the entity its version orders', () => {

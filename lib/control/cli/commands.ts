@@ -17,6 +17,7 @@ export type Command =
       readonly domain: string;
       readonly tenant: string;
       readonly skipDnsCheck: boolean;
+      readonly preverified: boolean;
     }
   | { readonly name: 'domain remove'; readonly domain: string }
   | { readonly name: 'domain list'; readonly tenant?: string }
@@ -35,7 +36,8 @@ export const USAGE = `usage: edge <command> [options]
   tenant remove <id>                 also removes the tenant's domains
   tenant list
   tenant show <id>
-  domain add <domain> --tenant <id> [--skip-dns-check]
+  domain add <domain> --tenant <id> [--skip-dns-check] [--preverified]
+                                     --preverified: the operator vouches for the owner
   domain remove <domain>
   domain list [--tenant <id>]
   domain show <domain>               registry entry, certificate state, purges
@@ -76,6 +78,7 @@ const OPTIONS = {
   prefix: { type: 'string' },
   tenant: { type: 'string' },
   'skip-dns-check': { type: 'boolean' },
+  preverified: { type: 'boolean' },
   host: { type: 'string' },
   url: { type: 'string' },
 } satisfies NonNullable<ParseArgsConfig['options']>;
@@ -86,7 +89,7 @@ const ACCEPTS: Record<string, readonly string[]> = {
   'tenant remove': [],
   'tenant list': [],
   'tenant show': [],
-  'domain add': ['tenant', 'skip-dns-check'],
+  'domain add': ['tenant', 'skip-dns-check', 'preverified'],
   'domain remove': [],
   'domain list': ['tenant'],
   'domain show': [],
@@ -162,6 +165,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
           domain: arg,
           tenant: str('tenant') ?? usage('"domain add" needs --tenant <id>'),
           skipDnsCheck: v['skip-dns-check'] === true,
+          preverified: v.preverified === true,
         };
       case 'domain remove':
       case 'domain show':

@@ -1,6 +1,6 @@
 import type { Origin } from '../../core/store/items.ts';
 import type { CertificateView } from '../certificates.ts';
-import type { DomainAdded, DomainDetails, DomainPurges, DomainRemoved } from '../domains.ts';
+import type { DnsInstruction, DomainAdded, DomainDetails, DomainPurges, DomainRemoved } from '../domains.ts';
 import type { Purged } from '../purge.ts';
 import type { DomainEntry } from '../registry.ts';
 import type { TenantAdded, TenantDetails, TenantRemoved, TenantSummary } from '../tenants.ts';
@@ -71,11 +71,33 @@ export function domainAdded(r: DomainAdded): string {
   const dns =
     r.dns === 'skipped'
       ? 'DNS check skipped'
-      : r.dns.via === 'cname'
-        ? `DNS: CNAME ${r.dns.chain.join(' -> ')}`
-        : `DNS: ${r.dns.addresses.join(', ')}`;
+      : r.dns.via === 'none'
+        ? `DNS: not pointing at the edge yet (${r.dns.reason})`
+        : r.dns.via === 'cname'
+          ? `DNS: CNAME ${r.dns.chain.join(' -> ')}`
+          : `DNS: ${r.dns.addresses.join(', ')}`;
   const what = r.created ? 'added to' : 'already belongs to';
-  return `domain ${r.domain.domain} ${what} tenant ${r.domain.tenant} (version ${r.domain.version}); ${dns}`;
+  return [
+    `domain ${r.domain.domain} ${what} tenant ${r.domain.tenant} (version ${r.domain.version}): ${status(r.domain)}; ${dns}`,
+    records(r.records),
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
+
+/** The status with its reason. */
+export function status(d: { status: string; reason?: string }): string {
+  return d.reason ? `${d.status} (${d.reason})` : d.status;
+}
+
+/** The DNS records still to create, one a line. */
+export function records(rows: readonly DnsInstruction[]): string {
+  const missing = rows.filter((r) => !r.satisfied);
+  if (!missing.length) return '';
+  return `records to create:\n${table(
+    ['PURPOSE', 'TYPE', 'NAME', 'VALUE'],
+    missing.map((r) => [r.purpose, r.type, r.name, r.value]),
+  )}`;
 }
 
 export function domainRemoved(r: DomainRemoved): string {
@@ -85,8 +107,8 @@ export function domainRemoved(r: DomainRemoved): string {
 export function domainList(rows: readonly DomainEntry[]): string {
   if (!rows.length) return 'no domains';
   return table(
-    ['DOMAIN', 'TENANT'],
-    rows.map((d) => [d.domain, d.tenant]),
+    ['DOMAIN', 'TENANT', 'STATUS'],
+    rows.map((d) => [d.domain, d.tenant, status(d)]),
   );
 }
 
@@ -112,13 +134,16 @@ function purges(p: DomainPurges): string {
 }
 
 export function domainShow(d: DomainDetails): string {
-  return fields([
-    ['domain', d.domain],
-    ['tenant', d.tenant],
-    ['version', String(d.version)],
-    ...certificate(d.certificate),
-    ['purges', purges(d.purges)],
-  ]);
+  return (
+    fields([
+      ['domain', d.domain],
+      ['tenant', d.tenant],
+      ['version', String(d.version)],
+      ['status', status(d)],
+      ...certificate(d.certificate),
+      ['purges', purges(d.purges)],
+    ]) + (records(d.records) ? `\n${records(d.records)}` : '')
+  );
 }
 
 export function purged(p: Purged): string {

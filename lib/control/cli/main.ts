@@ -68,7 +68,10 @@ async function execute(cp: ControlPlane, c: Exclude<Command, { name: 'help' }>):
       return [r, format.tenantShow(r)];
     }
     case 'domain add': {
-      const r = await cp.domains.add(c.domain, c.tenant, { skipDnsCheck: c.skipDnsCheck });
+      const r = await cp.domains.add(c.domain, c.tenant, {
+        skipDnsCheck: c.skipDnsCheck,
+        preverified: c.preverified,
+      });
       return [r, format.domainAdded(r)];
     }
     case 'domain remove': {

@@ -11,6 +11,10 @@ export interface DnsResolver {
   resolve4(name: string): Promise<string[]>;
   /** AAAA records, following CNAMEs. */
   resolve6(name: string): Promise<string[]>;
+  /** TXT records, each as its character strings (ownership tokens). */
+  resolveTxt(name: string): Promise<string[][]>;
+  /** CAA records at exactly this name. */
+  resolveCaa(name: string): Promise<{ critical: number; issue?: string; issuewild?: string }[]>;
 }
 
 export interface NodeDnsResolverOptions {
@@ -39,5 +43,13 @@ export class NodeDnsResolver implements DnsResolver {
 
   resolve6(name: string): Promise<string[]> {
     return this.resolver.resolve6(name);
+  }
+
+  resolveTxt(name: string): Promise<string[][]> {
+    return this.resolver.resolveTxt(name);
+  }
+
+  resolveCaa(name: string): Promise<{ critical: number; issue?: string; issuewild?: string }[]> {
+    return this.resolver.resolveCaa(name);
   }
 }

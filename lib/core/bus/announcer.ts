@@ -1,3 +1,4 @@
+import { type DomainState, type DomainStatus, isVerified } from '../domain-status.ts';
 import { makeEvent } from '../events/codec.ts';
 import type { EventOf } from '../events/schema.ts';
 import type { Origin } from '../store/items.ts';
@@ -39,6 +40,60 @@ export class Announcer {
     const version = await this.store.nextVersion(`domain:${domain}`);
     await this.store.putDomain(domain, tenant, version);
     await this.publisher.publish(makeEvent('domain.upserted', version, { domain, tenant }));
+    return version;
+  }
+
+  /**
+   * Registers a domain with its onboarding state and publishes `domain.status`; a verified one is
+   * also upserted (what the edge acts on), with the same version.
+   */
+  async addDomain(
+    domain: string,
+    tenant: string,
+    state: DomainState & { readonly status: DomainStatus },
+    previous?: DomainStatus,
+  ): Promise<number> {
+    const version = await this.store.nextVersion(`domain:${domain}`);
+    await this.store.putDomain(domain, tenant, version, state);
+    await this.publisher.publish(
+      makeEvent('domain.status', version, {
+        domain,
+        tenant,
+        status: state.status,
+        ...(previous ? { previous } : {}),
+        ...(state.reason ? { reason: state.reason } : {}),
+      }),
+    );
+    if (isVerified(state)) {
+      await this.publisher.publish(makeEvent('domain.upserted', version, { domain, tenant }));
+    }
+    return version;
+  }
+
+  /**
+   * A status change: table first (only forward, never on a removed domain), then `domain.status`;
+   * the first proof of ownership (`verifiedAt`) also upserts the domain for the edge. Returns
+   * undefined when the table had moved on (a newer change or a removal won).
+   */
+  async changeDomainStatus(
+    domain: string,
+    tenant: string,
+    change: { status: DomainStatus; previous: DomainStatus; reason?: string; verifiedAt?: number },
+    opts: { upsert?: boolean } = {},
+  ): Promise<number | undefined> {
+    const version = await this.store.nextVersion(`domain:${domain}`);
+    const written = await this.store.setDomainStatus(domain, version, change);
+    if (written === 'stale') return undefined;
+    await this.publisher.publish(
+      makeEvent('domain.status', version, {
+        domain,
+        tenant,
+        status: change.status,
+        previous: change.previous,
+        ...(change.reason ? { reason: change.reason } : {}),
+      }),
+    );
+    if (opts.upsert) await this.publisher.publish(makeEvent('domain.upserted', version, { domain, tenant }));
     return version;
   }
 

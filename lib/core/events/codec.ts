@@ -80,6 +80,7 @@ export function entityOf(event: EdgeEvent): string {
   switch (event.type) {
     case 'domain.upserted':
     case 'domain.removed':
+    case 'domain.status':
       return `domain:${event.payload.domain}`;
     case 'tenant.upserted':
     case 'tenant.removed':

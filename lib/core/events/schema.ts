@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { domainStatusSchema } from '../domain-status.ts';
 import { hostnameSchema, originSchema, tenantIdSchema } from '../redis-format.ts';
 
 /**
@@ -32,6 +33,25 @@ export const domainRemovedSchema = z.object({
   ...envelope,
   type: z.literal('domain.removed'),
   payload: z.object({ domain: hostnameSchema }),
+});
+
+/**
+ * A domain's onboarding status changed (pending_verification, verified, issuing, active, failed,
+ * expiring, moved_away): for backends to follow. The edge acts on domain.upserted/removed only; a
+ * domain is upserted once it is verified, with the version of that status change.
+ */
+export const domainStatusEventSchema = z.object({
+  ...envelope,
+  type: z.literal('domain.status'),
+  payload: z.object({
+    domain: hostnameSchema,
+    tenant: tenantIdSchema,
+    status: domainStatusSchema,
+    /** The status before this change; absent for a new domain. */
+    previous: domainStatusSchema.optional(),
+    /** Why it failed or moved away, or what is still missing. */
+    reason: z.string().max(1024).optional(),
+  }),
 });
 
 export const tenantUpsertedSchema = z.object({
@@ -115,6 +135,7 @@ function wildcardSchema() {
 export const eventSchema = z.discriminatedUnion('type', [
   domainUpsertedSchema,
   domainRemovedSchema,
+  domainStatusEventSchema,
   tenantUpsertedSchema,
   tenantRemovedSchema,
   certIssuedSchema,

@@ -1,3 +1,4 @@
+import type { DomainState } from '../domain-status.ts';
 import type { CertRecord } from '../redis-format.ts';
 import type { Envelope } from './envelope.ts';
 
@@ -26,7 +27,7 @@ export interface TenantItem {
   readonly deleted?: boolean;
 }
 
-export interface DomainItem {
+export interface DomainItem extends DomainState {
   readonly kind: 'domain';
   readonly domain: string;
   readonly version: number;

@@ -6,6 +6,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { DomainState } from '../domain-status.ts';
 import type { CertRecord } from '../redis-format.ts';
 import type { DataKeyProvider } from './data-keys.ts';
 import { EnvelopeCipher } from './envelope.ts';
@@ -93,8 +94,49 @@ export class Store {
     return (await this.get(keys.tenant(id))) as TenantItem | undefined;
   }
 
-  putDomain(domain: string, tenant: string, version: number): Promise<WriteResult> {
-    return this.put({ ...keys.domain(domain), kind: 'domain', domain, tenant, version }, UPSERT_IF_NEWER);
+  /** A domain with its onboarding state; without one it reads as verified (records before statuses). */
+  putDomain(domain: string, tenant: string, version: number, state: DomainState = {}): Promise<WriteResult> {
+    return this.put(
+      { ...keys.domain(domain), kind: 'domain', domain, tenant, version, ...state },
+      UPSERT_IF_NEWER,
+    );
+  }
+
+  /**
+   * Moves a live domain to a new status with a newer version, keeping its tenant and token;
+   * `verifiedAt` is set once and then kept. Stale when the table has a newer version or a removal.
+   */
+  async setDomainStatus(
+    domain: string,
+    version: number,
+    change: Required<Pick<DomainState, 'status'>> & Pick<DomainState, 'reason' | 'verifiedAt'>,
+  ): Promise<WriteResult> {
+    const set = ['#s = :s', 'version = :v'];
+    const values: Record<string, unknown> = { ':s': change.status, ':v': version };
+    if (change.reason !== undefined) {
+      set.push('reason = :r');
+      values[':r'] = change.reason;
+    }
+    if (change.verifiedAt !== undefined) {
+      set.push('verifiedAt = if_not_exists(verifiedAt, :va)');
+      values[':va'] = change.verifiedAt;
+    }
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.domain(domain),
+          UpdateExpression: `SET ${set.join(', ')}${change.reason === undefined ? ' REMOVE reason' : ''}`,
+          ConditionExpression: 'attribute_exists(PK) AND version < :v AND attribute_not_exists(deleted)',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return 'written';
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return 'stale';
+      throw err;
+    }
   }
 
   removeDomain(domain: string, version: number): Promise<WriteResult> {

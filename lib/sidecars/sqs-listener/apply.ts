@@ -67,6 +67,9 @@ export class Applier {
           version: v,
           key: keys.domain(event.payload.domain),
         });
+      case 'domain.status':
+        // For backends: the edge acts on the domain.upserted sent when the domain is verified.
+        return 'stale';
       case 'cert.revoked': {
         const { domain } = event.payload;
         const result = await this.write({

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { isVerified } from '../../core/domain-status.ts';
 import type { StoredItem } from '../../core/store/items.ts';
 import type { Store } from '../../core/store/store.ts';
 import type { Replica, Write } from '../listener-runtime/replica.ts';
@@ -82,7 +83,8 @@ async function toWrite(store: Store, replica: Replica, item: StoredItem): Promis
     }
     case 'domain': {
       const base = { entity: `domain:${item.domain}`, version: item.version, key: keys.domain(item.domain) };
-      if (item.deleted || !item.tenant) return { op: 'del', ...base };
+      // Only a domain whose owner proved control reaches the edge (records before statuses did).
+      if (item.deleted || !item.tenant || !isVerified(item)) return { op: 'del', ...base };
       return {
         op: 'set',
         ...base,
