@@ -1,8 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { IssuanceStore } from '../core/store/issuance.ts';
 import { keys } from '../core/store/items.ts';
-import { IssuanceStore } from '../sidecars/issuer/issuance-store.ts';
 import { type CertificateStatus, readCertificateState } from '../sidecars/issuer/state.ts';
 
 /** The public half of a stored certificate: what `domain show` needs, never the key. */

@@ -4,13 +4,13 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Redis } from 'ioredis';
 import { beforeAll } from 'vitest';
 import { decodeEvent, type EdgeEvent } from '../../lib/core/events/index.ts';
+import { IssuanceStore } from '../../lib/core/store/issuance.ts';
 import { LocalKeyFileProvider } from '../../lib/core/store/local-keys.ts';
 import { Store } from '../../lib/core/store/store.ts';
 import { ensureTable } from '../../lib/core/table.ts';
 import { startDynalite } from '../../lib/local/dynalite.ts';
 import { freePort } from '../../lib/local/ports.ts';
 import { startRedisServer } from '../../lib/local/redis-server.ts';
-import { IssuanceStore } from '../../lib/sidecars/issuer/issuance-store.ts';
 import type { TestBed } from '../harness/testbed.ts';
 
 export interface ControlStack {

@@ -1,8 +1,10 @@
 export type { DataKey, DataKeyProvider } from './data-keys.ts';
 export { type Envelope, EnvelopeCipher } from './envelope.ts';
 export { DecryptError } from './errors.ts';
+export { type IssuanceRecord, type IssuanceStatus, IssuanceStore } from './issuance.ts';
 export * from './items.ts';
 export { KmsDataKeyProvider } from './kms-keys.ts';
+export { type Lease, LeaseStore } from './lease.ts';
 export { LocalKeyFileProvider } from './local-keys.ts';
 export { purgeField } from './purge-fields.ts';
 export { type ScanOptions, type ScanProgress, Store, type StoreOptions, type WriteResult } from './store.ts';

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import { registeredDomain } from '../../core/domain-names.ts';
 import type { CertRecord } from '../../core/redis-format.ts';
+import type { IssuanceStore } from '../../core/store/issuance.ts';
+import type { LeaseStore } from '../../core/store/lease.ts';
 import type { AcmeCa, KeyType } from './acme.ts';
 import { backoffDelayMs } from './backoff.ts';
 import { type Budget, letsEncryptLimits } from './budget.ts';
 import type { RedisCertStore } from './cert-store.ts';
 import type { IssuerConfig } from './config.ts';
 import { BudgetExceededError, CaUnavailableError, RateLimitedError, ValidationError } from './errors.ts';
-import type { IssuanceStore } from './issuance-store.ts';
-import type { LeaseStore } from './lease.ts';
 import { SingleFlight } from './single-flight.ts';
 
 export type Outcome =

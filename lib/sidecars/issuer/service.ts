@@ -7,6 +7,8 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RedisKeys } from '../../core/redis-format.ts';
+import { IssuanceStore } from '../../core/store/issuance.ts';
+import { LeaseStore } from '../../core/store/lease.ts';
 import { HealthServer } from '../runtime/health.ts';
 import {
   type AccountKeySource,
@@ -22,9 +24,7 @@ import type { IssuerConfig } from './config.ts';
 import { ChallTestSrvDns } from './dns/challtestsrv.ts';
 import type { DnsPort } from './dns/port.ts';
 import { Route53Dns } from './dns/route53.ts';
-import { IssuanceStore } from './issuance-store.ts';
 import { Issuer } from './issuer.ts';
-import { LeaseStore } from './lease.ts';
 import { RenewalScheduler } from './renewal.ts';
 import { apiRoutes } from './server.ts';
 import { type CertificateStatus, readCertificateState } from './state.ts';

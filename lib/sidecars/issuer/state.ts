@@ -1,5 +1,5 @@
 import type { CertRecord } from '../../core/redis-format.ts';
-import type { IssuanceRecord } from './issuance-store.ts';
+import type { IssuanceRecord } from '../../core/store/issuance.ts';
 
 /**
  * A domain's certificate state as the control plane shows it. The certificate (Redis, or the
