@@ -43,11 +43,19 @@ describe('deployment options', () => {
     regional.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       IpAddressType: 'dualstack',
     });
-    const types = Object.values(regional.findResources('AWS::Route53::RecordSet')).map(
-      (r) => (r.Properties as Json).Type,
+    const records = Object.values(regional.findResources('AWS::Route53::RecordSet')).map(
+      (r) => r.Properties as Json,
     );
-    expect(types.filter((t) => t === 'A')).toHaveLength(2);
-    expect(types.filter((t) => t === 'AAAA')).toHaveLength(2);
+    const key = (r: Json) =>
+      `${r.Name} ${r.SetIdentifier ?? ''} ${JSON.stringify(r.GeoLocation ?? r.Failover ?? '')}`;
+    const of = (type: string) =>
+      records
+        .filter((r) => r.Type === type)
+        .map(key)
+        .sort();
+    // Geolocation (2 names), the failover pair, the latency record and the canary: each in both families.
+    expect(of('A')).toHaveLength(6);
+    expect(of('AAAA')).toEqual(of('A'));
   });
 
   it('with NAT, runs the tasks in private subnets without public IPs', () => {
