@@ -11,3 +11,5 @@ luacheck --config .luacheckrc lua
 npx vitest run "$@"
 # The images the task runs, built with podman from bases made here (docs/images.md).
 bash scripts/build-images.sh
+# The synthesized regional task run in a pod with only AWS endpoints substituted (lib/rehearsal/README.md).
+npx tsx bin/rehearse.ts

@@ -29,5 +29,5 @@ export async function verifyPermissions(input: {
       `${lines.filter((l) => l.startsWith('DENIED')).join('; ')}; ${summary} (report: ${input.reportFile})`,
     );
   }
-  return `${summary} (report: ${input.reportFile})`;
+  return summary;
 }

@@ -71,6 +71,25 @@ function controlOrigin(td: TaskDefinition, port: number): string {
   return m[1] as string;
 }
 
+/** The checks, in the order they run; the summary counts all of them, run or not. */
+const CHECK = {
+  synth: 'synth: the regional task definition',
+  images: 'images resolve to local images',
+  healthCommands: 'health-check commands exist in their images',
+  running: 'task RUNNING (dependsOn conditions met)',
+  healthy: 'task HEALTHY (every container health check)',
+  readyz: 'edge /readyz is 200',
+  issuance: 'custom domain: certificate issued through Pebble on the first handshake',
+  subdomain: 'platform subdomain serves its tenant (wildcard by DNS-01)',
+  directory: 'platform directory serves its tenant',
+  customDomain: 'custom domain serves its tenant',
+  purge: 'purge through the bus: the next request is a MISS',
+  noRestart: 'no container exited or restarted while serving',
+  stop: 'SIGTERM stop: every container exits cleanly within its stopTimeout',
+  iam: 'IAM: recorded AWS calls against the task role',
+} as const;
+const PLAN: readonly string[] = Object.values(CHECK);
+
 export async function rehearse(opts: RehearsalOptions): Promise<number> {
   const started = Date.now();
   const id = randomBytes(4).toString('hex');
@@ -85,22 +104,6 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
   let host: HostServices | undefined;
   let control: Awaited<ReturnType<typeof openControlPlane>> | undefined;
 
-  const PLAN = [
-    'synth: the regional task definition',
-    'images resolve to local images',
-    'health-check commands exist in their images',
-    'task RUNNING (dependsOn conditions met)',
-    'task HEALTHY (every container health check)',
-    'edge /readyz is 200',
-    'custom domain: certificate issued through Pebble on the first handshake',
-    'platform subdomain serves its tenant (wildcard by DNS-01)',
-    'platform directory serves its tenant',
-    'custom domain serves its tenant',
-    'purge through the bus: the next request is a MISS',
-    'no container exited or restarted while serving',
-    'SIGTERM stop: every container exits cleanly within its stopTimeout',
-    'IAM: recorded AWS calls against the task role',
-  ];
   /** Marks the checks not run yet as failed (not run), up to but excluding `until`. */
   const skipRest = (because: string, until = PLAN.length) => {
     const first = because.split('\n')[0] as string;
@@ -113,7 +116,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
     // 1. Synthesize and read the task definition.
     const assembly = opts.assembly ? resolve(opts.assembly) : join(runDir, 'assembly');
     let read: { stack: ReturnType<typeof assemblyStacks>[number]; td: TaskDefinition } | undefined;
-    await report.check(PLAN[0] as string, async () => {
+    await report.check(CHECK.synth, async () => {
       const t0 = Date.now();
       if (!opts.assembly) await synthesize({ configPath: resolve(opts.configPath), outDir: assembly });
       const stack = pickStack(config, opts.stack, assemblyStacks(assembly));
@@ -214,7 +217,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
       assetDockerfiles: dockerfiles,
     };
     let runnable: RunnableContainer[] = [];
-    const imagesOk = await report.check(PLAN[1] as string, async () => {
+    const imagesOk = await report.check(CHECK.images, async () => {
       out('substitutions (everything else runs as synthesized):');
       for (const s of describeSubstitutions(td.containers, inputs)) out(`  ${s.what} → ${s.by}`);
       const missing: string[] = [];
@@ -246,7 +249,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
       skipRest('images missing');
       return;
     }
-    await report.check(PLAN[2] as string, async () => {
+    await report.check(CHECK.healthCommands, async () => {
       const bad = await missingHealthPrograms(runnable);
       if (bad.length > 0) {
         throw new Error(
@@ -268,19 +271,19 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
 
     // 7. Run the task.
     await agent.createContainers(runnable);
-    const running = await report.check(PLAN[3] as string, async () => {
+    const running = await report.check(CHECK.running, async () => {
       await agent?.start(START_TIMEOUT_MS);
       return `address ${taskAddress}`;
     });
     const healthy =
       running &&
-      (await report.check(PLAN[4] as string, async () => {
+      (await report.check(CHECK.healthy, async () => {
         await agent?.healthy(START_TIMEOUT_MS);
         return '';
       }));
     if (!healthy) {
       // Serving checks cannot run; the stop and the permission check still can.
-      skipRest(agent.stoppedBecause ?? 'the task did not become healthy', 12);
+      skipRest(agent.stoppedBecause ?? 'the task did not become healthy', PLAN.indexOf(CHECK.stop));
     } else {
       await serveChecks({
         report,
@@ -292,9 +295,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
         config,
         originRoot,
         control,
-        plan: PLAN,
       });
-      await report.check(PLAN[11] as string, async () => {
+      await report.check(CHECK.noRestart, async () => {
         if (agent?.stoppedBecause) throw new Error(agent.stoppedBecause);
         const restarted = td.containers.filter((c) => (agent?.restarts(c.name) ?? 0) > 0).map((c) => c.name);
         if (restarted.length > 0) throw new Error(`restarted: ${restarted.join(', ')}`);
@@ -304,7 +306,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
 
     // 8. Stop as ECS stops a task (whatever still runs, if it stopped on its own).
     if (agent.everStarted) {
-      await report.check(PLAN[12] as string, async () => {
+      await report.check(CHECK.stop, async () => {
         const results = await (agent as TaskAgent).stop();
         const bad = results.filter((r) => {
           const signo = signalNumber(r.signal);
@@ -321,12 +323,12 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
         return line;
       });
     } else {
-      report.skip(PLAN[12] as string, 'the task never ran');
+      report.skip(CHECK.stop, 'the task never ran');
     }
     await agent.saveLogs();
 
     // 9. Permissions, offline, from the record of every AWS call.
-    await report.check(PLAN[13] as string, () =>
+    await report.check(CHECK.iam, () =>
       verifyPermissions({
         assemblyDir: assembly,
         stackName,
@@ -369,7 +371,6 @@ interface ServeContext {
   readonly config: DeploymentConfig;
   readonly originRoot: string;
   readonly control: Awaited<ReturnType<typeof openControlPlane>>;
-  readonly plan: readonly string[];
 }
 
 /** Polls `fn` until it returns a value or the deadline passes (then rethrows its last error). */
@@ -386,12 +387,12 @@ async function eventually<T>(timeoutMs: number, fn: () => Promise<T>): Promise<T
 }
 
 async function serveChecks(c: ServeContext): Promise<void> {
-  const { report, agent, host, td, targets, tenants, config, plan } = c;
+  const { report, agent, host, td, targets, tenants, config } = c;
   const https = host.nlb.httpsPort;
   const ca = await host.pebble.root();
   const platform = config.platformDomain;
 
-  await report.check(plan[4] as string, async () => {
+  await report.check(CHECK.readyz, async () => {
     const url = `${controlOrigin(td, targets.https)}/readyz`;
     const edgeName = edgeContainer(td, targets.https).name;
     const r = await agent.exec(edgeName, ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', url]);
@@ -403,7 +404,7 @@ async function serveChecks(c: ServeContext): Promise<void> {
     if (!body.includes(`${tenant} rehearsal`))
       throw new Error(`body is not ${tenant}'s content: ${body.slice(0, 120)}`);
   };
-  await report.check(plan[5] as string, async () => {
+  await report.check(CHECK.issuance, async () => {
     const t0 = Date.now();
     const first = await edgeGet({ port: https, host: tenants.customDomain, ca }).catch((err: Error) => err);
     if (first instanceof Error) throw new Error(`first handshake: ${first.message}`);
@@ -417,7 +418,7 @@ async function serveChecks(c: ServeContext): Promise<void> {
       `the first handshake got an unverified certificate (${first.issuer}: ${first.verifyError}); ${later instanceof Error ? `still none after ${ISSUANCE_TIMEOUT_MS / 1000} s: ${later.message}` : `a verified one came ${((Date.now() - t0) / 1000).toFixed(1)} s later`}`,
     );
   });
-  await report.check(plan[6] as string, async () => {
+  await report.check(CHECK.subdomain, async () => {
     const host = `${tenants.blog}.${platform}`;
     const r = await eventually(ISSUANCE_TIMEOUT_MS, async () => {
       const x = await edgeGet({ port: https, host, ca });
@@ -427,19 +428,19 @@ async function serveChecks(c: ServeContext): Promise<void> {
     expect(r.body, tenants.blog);
     return `${host} ${r.status}`;
   });
-  await report.check(plan[7] as string, async () => {
+  await report.check(CHECK.directory, async () => {
     const r = await edgeGet({ port: https, host: platform, path: `/${tenants.shop}/`, ca });
     if (!r.verified) throw new Error(`${platform}: certificate not verified (${r.issuer}: ${r.verifyError})`);
     expect(r.body, tenants.shop);
     return `${platform}/${tenants.shop}/ ${r.status}`;
   });
-  await report.check(plan[8] as string, async () => {
+  await report.check(CHECK.customDomain, async () => {
     const r = await edgeGet({ port: https, host: tenants.customDomain, ca });
     if (!r.verified) throw new Error(`certificate not verified (${r.issuer}: ${r.verifyError})`);
     expect(r.body, tenants.shop);
     return `${tenants.customDomain} ${r.status}`;
   });
-  await report.check(plan[9] as string, async () => {
+  await report.check(CHECK.purge, async () => {
     const get = () => edgeGet({ port: https, host: tenants.customDomain, path: '/purge.txt', ca });
     const status = (r: { headers: Record<string, unknown> }) => String(r.headers['cache-status'] ?? '');
     await get();

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,6 +66,12 @@ const SIGNALS: Readonly<Record<string, number>> = {
 export function signalNumber(signal: string): number | undefined {
   const name = signal.startsWith('SIG') ? signal : `SIG${signal}`;
   return SIGNALS[name] ?? (/^\d+$/.test(signal) ? Number(signal) : undefined);
+}
+
+/** This machine's hard limit on open files: containers cannot be given more. */
+function hostNofileHardLimit(): number {
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m && m[1] !== 'unlimited' ? Number(m[1]) : Number.POSITIVE_INFINITY;
 }
 
 export class TaskStoppedError extends Error {
@@ -153,6 +160,14 @@ export class TaskAgent {
     const args = ['create', '--name', run.podmanName, '--pod', this.pod, '--log-driver', 'k8s-file'];
     if (d.user) args.push('--user', d.user);
     if (d.readonlyRootFilesystem) args.push('--read-only', '--read-only-tmpfs=false');
+    for (const u of d.ulimits) {
+      // Any --ulimit makes runc's setrlimit fail on these machines (README: not modelled); the
+      // container gets the machine's limit, said here so that a difference is visible.
+      const host = u.name === 'nofile' ? hostNofileHardLimit() : undefined;
+      this.note(
+        `${d.name}: ulimit ${u.name}=${u.softLimit}:${u.hardLimit} not applied (podman cannot set ulimits here)${host ? `; it runs with the machine's ${host}` : ''}`,
+      );
+    }
     if (d.entryPoint) args.push('--entrypoint', JSON.stringify(d.entryPoint));
     if (d.workingDirectory) args.push('--workdir', d.workingDirectory);
     for (const [k, v] of Object.entries(run.c.environment)) args.push('--env', `${k}=${v}`);

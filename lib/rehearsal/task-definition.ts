@@ -41,6 +41,7 @@ export interface ContainerDefinition {
   };
   readonly systemControls: readonly { namespace: string; value: string }[];
   readonly stopTimeoutSeconds?: number;
+  readonly ulimits: readonly { name: string; softLimit: number; hardLimit: number }[];
   readonly workingDirectory?: string;
   readonly portMappings: readonly { containerPort: number; protocol: string }[];
 }
@@ -141,6 +142,11 @@ function container(c: Raw, s: StackScope): ContainerDefinition {
       value: String(x.Value),
     })),
     stopTimeoutSeconds: c.StopTimeout === undefined ? undefined : Number(c.StopTimeout),
+    ulimits: list<Raw>(c.Ulimits).map((u) => ({
+      name: String(u.Name),
+      softLimit: Number(u.SoftLimit),
+      hardLimit: Number(u.HardLimit),
+    })),
     workingDirectory: c.WorkingDirectory === undefined ? undefined : String(c.WorkingDirectory),
     portMappings: list<Raw>(c.PortMappings).map((m) => ({
       containerPort: Number(m.ContainerPort),
