@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import type { EnvContract, EnvVars } from '../../lib/config/env-contract.ts';
 import { edgeConfigEnv, edgeEnv } from '../../lib/edge/environment.ts';
 import { programOf } from '../../lib/infra/container-environment.ts';
 import { buildEdgeApp } from '../../lib/infra/edge-app.ts';
+import { ENVIRONMENT_DOC_PATH, renderEnvironmentDoc } from '../../lib/infra/environment-doc.ts';
 import { issuerConfigFromEnv, issuerEnv } from '../../lib/sidecars/issuer/config.ts';
 import { loadRedisListenerConfig, redisListenerEnv } from '../../lib/sidecars/redis-listener/config.ts';
 import { REDACT_PATHS } from '../../lib/sidecars/runtime/logger.ts';
@@ -181,5 +183,11 @@ describe('environment contracts', () => {
         expect(REDACT_PATHS, `${contract.program}.${v.field}`).toContain(v.field);
       }
     }
+  });
+});
+
+describe('docs/environment.md', () => {
+  it('is what the contracts generate (run lib/infra/environment-doc.ts)', () => {
+    expect(readFileSync(ENVIRONMENT_DOC_PATH, 'utf8')).toBe(renderEnvironmentDoc());
   });
 });
