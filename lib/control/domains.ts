@@ -187,6 +187,26 @@ export class Domains {
       : { ...entry, ...next, ...(next.reason ? {} : { reason: undefined }), version };
   }
 
+  /**
+   * The deployment's one periodic pass (the API server's loop locally, an EventBridge schedule on
+   * AWS): every domain refreshed with the re-check. Returns the domains marked moved_away or
+   * failed, for the caller to log and alarm on; one domain's error does not stop the others.
+   */
+  async sweep(): Promise<{ checked: number; attention: DomainEntry[]; errors: string[] }> {
+    const { domains } = await readRegistry(this.ctx.store);
+    const attention: DomainEntry[] = [];
+    const errors: string[] = [];
+    for (const d of domains) {
+      try {
+        const after = await this.refresh(d.domain, { recheck: true });
+        if (after.status === 'moved_away' || after.status === 'failed') attention.push(after);
+      } catch (err) {
+        errors.push(`${d.domain}: ${(err as Error).message}`);
+      }
+    }
+    return { checked: domains.length, attention, errors };
+  }
+
   /** The exact records the tenant creates: ownership TXT, routing (apex by address), satisfied or not. */
   async records(entry: DomainEntry): Promise<DnsInstruction[]> {
     const out: DnsInstruction[] = [];
