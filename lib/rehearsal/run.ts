@@ -339,6 +339,13 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
     );
   };
 
+  // Interrupted: the pod, its volumes and the host services go anyway.
+  const interrupted = (signal: NodeJS.Signals) => {
+    out(`${signal}: cleaning up`);
+    void Promise.allSettled([agent?.destroy(), host?.stop()]).then(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     await body();
   } catch (err) {
@@ -350,6 +357,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
     control?.close();
     await agent?.destroy().catch((err: Error) => out(`cleanup: ${err.message}`));
     await host?.stop().catch((err: Error) => out(`cleanup: ${err.message}`));
+    process.removeListener('SIGINT', interrupted);
+    process.removeListener('SIGTERM', interrupted);
   }
 
   const failed = report.failed;
