@@ -49,7 +49,7 @@ beforeAll(() => {
   tasks = app.regions.map((stack: Stack) => {
     const t = Template.fromStack(stack);
     const [task] = Object.values(t.findResources('AWS::ECS::TaskDefinition'));
-    const defs = ((task?.Properties as Json).ContainerDefinitions as Json[]) ?? [];
+    const defs = ((task?.Properties as Json | undefined)?.ContainerDefinitions as Json[] | undefined) ?? [];
     return {
       region: stack.region,
       account: stack.account,
