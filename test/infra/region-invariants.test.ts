@@ -146,7 +146,8 @@ describe('what a regional task receives', () => {
       const kmsKey = items.filter(([where]) => /KMS_KEY_ID$/.test(where));
       expect(kmsKey.length, region).toBeGreaterThan(0);
       // A key created in (or resolved by) this very stack: the replica, or the home primary's parameter.
-      for (const [, value] of kmsKey) expect(value, region).toMatch(/^<this-stack:(PrivateKeys|SsmParameterValueedgeprivatekeys)/);
+      for (const [, value] of kmsKey)
+        expect(value, region).toMatch(/^<this-stack:(PrivateKeys|SsmParameterValueedgeprivatekeys)/);
     }
   });
 
