@@ -116,11 +116,12 @@ export async function faultRun(o: FaultRunOptions): Promise<FaultRunResult> {
     const wrapped: Bus = {
       kind: bus.kind,
       subscriptionName: bus.subscriptionName,
+      stats: bus.stats,
       publish: (e) => bus.publish(e),
       open: () => bus.open(),
-      consume: (handler) => {
+      consume: (handler, consumeOpts) => {
         faulty = withFaults(handler, rates, random);
-        return bus.consume(faulty.handler);
+        return bus.consume(faulty.handler, consumeOpts);
       },
       close: (opts) => bus.close(opts),
       removeOrphans: () => bus.removeOrphans(),

@@ -1,4 +1,4 @@
-import { SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
+import { PublishCommand, SNSClient, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
   DeleteQueueCommand,
@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SqsBus, type SqsBusOptions } from '../../lib/core/bus/aws/sqs-bus.ts';
 import type { Bus } from '../../lib/core/bus/port.ts';
 import { makeEvent } from '../../lib/core/events/codec.ts';
-import { busContract } from './bus-contract.ts';
+import { busContract, until } from './bus-contract.ts';
 import { DLQ_ARN, DLQ_URL, FakeAws, TOPIC_ARN } from './fake-aws.ts';
 
 const aws = new FakeAws('eu-central-1');
@@ -158,5 +158,64 @@ describe('aws bus: the exact AWS calls', () => {
       { QueueUrl: urlOf(dead) },
     ]);
     await live.close();
+  });
+});
+
+describe('aws bus: a queue deleted under a running task', () => {
+  it('is recreated under a new generation name, resubscribed (the lost subscription removed), and consumed again', async () => {
+    const bus = new SqsBus(options('healing'));
+    const got: string[] = [];
+    const gaps: string[] = [];
+    await bus.open();
+    await bus.consume(async (e) => void got.push(e.id), { onResubscribed: (r) => void gaps.push(r) });
+    const first = makeEvent('domain.upserted', 1, { domain: 'before.example.com', tenant: 'acme' });
+    await bus.publish(first);
+    await until('the first event', () => got.length === 1);
+    const lostSubscription = aws.queues.get(urlOf(bus))?.tags.subscription;
+
+    aws.sns.resetHistory();
+    aws.sqs.resetHistory();
+    // As a sweeper or a person would: the queue is deleted, its SNS subscription left dangling.
+    aws.model.delete(urlOf(bus));
+    await until('the queue was recreated', () => bus.stats.resubscribed === 1, 10_000);
+
+    const name = 'edge-task-healing-r1';
+    const arn = `arn:aws:sqs:eu-central-1:111122223333:${name}`;
+    expect(bus.subscriptionName).toBe(name);
+    expect(aws.sns.commandCalls(UnsubscribeCommand).map((c) => c.args[0].input)).toEqual([
+      { SubscriptionArn: lostSubscription },
+    ]);
+    expect(aws.sqs.commandCalls(CreateQueueCommand).map((c) => c.args[0].input.QueueName)).toEqual([name]);
+    expect(
+      JSON.parse(aws.sqs.commandCalls(CreateQueueCommand)[0]?.args[0].input.Attributes?.Policy ?? '{}')
+        .Statement[0].Resource,
+    ).toBe(arn);
+    expect(aws.sns.commandCalls(SubscribeCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        TopicArn: TOPIC_ARN,
+        Protocol: 'sqs',
+        Endpoint: arn,
+        Attributes: { RawMessageDelivery: 'true' },
+        ReturnSubscriptionArn: true,
+      },
+    ]);
+    expect(aws.sqs.commandCalls(TagQueueCommand).map((c) => c.args[0].input)).toEqual([
+      { QueueUrl: urlOf(bus), Tags: { subscription: expect.stringContaining(`${TOPIC_ARN}:sub-`) } },
+    ]);
+    expect(gaps).toEqual([expect.stringContaining('edge-task-healing was deleted')]);
+
+    const after = makeEvent('cache.purge', 9, { scope: 'tenant', tenant: 'acme', generation: 9 });
+    await bus.publish(after);
+    await until('the event published after the recreation', () => got.includes(after.id));
+    await bus.close();
+    expect(aws.queues.has(urlOf(bus))).toBe(false);
+  });
+
+  it('a publish SNS does not confirm (no message id) fails', async () => {
+    const bus = new SqsBus(options('unconfirmed'));
+    aws.sns.on(PublishCommand).resolvesOnce({});
+    await expect(
+      bus.publish(makeEvent('cache.purge', 3, { scope: 'tenant', tenant: 'acme', generation: 3 })),
+    ).rejects.toThrow(/did not confirm/);
   });
 });

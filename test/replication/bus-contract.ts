@@ -67,9 +67,7 @@ export function busContract(name: string, fixture: () => BusFixture): void {
       const t = await task();
       await t.bus.consume(async (e) => void t.got.push(e));
       await fixture().publishRaw('{"type":"domain.upserted","payload":{}');
-      await fixture().publishRaw(
-        JSON.stringify({ ...domainEvent('x.example.com'), type: 'domain.exploded' }),
-      );
+      await fixture().publishRaw(JSON.stringify({ ...domainEvent('x.example.com'), payload: {} }));
       const good = domainEvent('after.example.com');
       await t.bus.publish(good);
       await until('the good event', () => t.got.length === 1);
@@ -83,6 +81,24 @@ export function busContract(name: string, fixture: () => BusFixture): void {
       ]);
       expect(dead[0]?.body).toBe('{"type":"domain.upserted","payload":{}');
       expect(t.got[0]?.id).toBe(good.id);
+      expect(t.bus.stats.deadLettered).toBe(2);
+    });
+
+    it("acknowledges and counts an event of a type it does not know (a newer control plane's), never dead-letters it", async () => {
+      const t = await task();
+      await t.bus.consume(async (e) => void t.got.push(e));
+      const before = (await fixture().deadLetters()).length;
+      const newer = { ...domainEvent('y.example.com'), type: 'domain.exploded', payload: { anything: 1 } };
+      await fixture().publishRaw(JSON.stringify(newer));
+      await fixture().publishRaw(JSON.stringify({ ...newer, id: 'second' }));
+      const good = domainEvent('after-unknown.example.com');
+      await t.bus.publish(good);
+      await until('the good event', () => t.got.length === 1);
+      await until('both counted', () => t.bus.stats.ignoredByType.get('domain.exploded') === 2);
+      expect(t.got.map((e) => e.id)).toEqual([good.id]);
+      await sleep(300);
+      expect((await fixture().deadLetters()).length).toBe(before);
+      expect(t.bus.stats.deadLettered).toBe(0);
     });
 
     it('retries an event whose handler failed, and dead-letters one the handler rejects', async () => {

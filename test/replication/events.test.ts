@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeEvent, encodeEvent, entityOf, makeEvent } from '../../lib/core/events/codec.ts';
-import { MalformedEventError } from '../../lib/core/events/errors.ts';
+import { MalformedEventError, UnknownEventTypeError } from '../../lib/core/events/errors.ts';
 import { EVENTS_SCHEMA_PATH } from '../../lib/core/events/generate-schema.ts';
 import { renderEventsJsonSchema } from '../../lib/core/events/json-schema.ts';
 import { EVENT_TYPES } from '../../lib/core/events/schema.ts';
@@ -69,5 +69,24 @@ describe('events', () => {
     const bad = JSON.stringify({ ...purge, payload: { ...purge.payload, prefix: 'blog' } });
     expect(() => decodeEvent(bad)).toThrow(/payload.prefix/);
     expect(() => decodeEvent(JSON.stringify({ ...purge, version: -1 }))).toThrow(/version/);
+  });
+
+  it('tells an event of a type it does not know (a newer control plane) from a malformed one', () => {
+    const body = JSON.stringify({
+      id: 'e-1',
+      type: 'domain.renamed',
+      version: 1,
+      time: new Date().toISOString(),
+      payload: {},
+    });
+    expect(() => decodeEvent(body)).toThrow(UnknownEventTypeError);
+    expect(() => decodeEvent(body)).toThrow('unknown event type "domain.renamed"');
+    // A missing or non-string type is still malformed.
+    expect(() => decodeEvent(JSON.stringify({ id: 'e-2', version: 1, payload: {} }))).toThrow(
+      MalformedEventError,
+    );
+    expect(() => decodeEvent(JSON.stringify({ id: 'e-3', type: 7, payload: {} }))).toThrow(
+      MalformedEventError,
+    );
   });
 });

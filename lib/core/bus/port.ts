@@ -10,6 +10,37 @@ export interface BusLogger {
   error(obj: object, msg?: string): void;
 }
 
+/** What a bus counts and knows about its own health, for its owner's /metrics and /readyz. */
+export interface BusStats {
+  /** Events acknowledged unapplied because this reader does not know their type, by type. */
+  readonly ignoredByType: Map<string, number>;
+  deadLettered: number;
+  /** Times this task's subscription was found missing (NOGROUP, a deleted queue) and recreated. */
+  resubscribed: number;
+  /** When a receive last succeeded (ms since the epoch); 0 before the first. */
+  lastReceiveOkMs: number;
+  /** The last receive error, cleared by the next success. */
+  lastError: string | undefined;
+}
+
+export function newBusStats(): BusStats {
+  return {
+    ignoredByType: new Map(),
+    deadLettered: 0,
+    resubscribed: 0,
+    lastReceiveOkMs: 0,
+    lastError: undefined,
+  };
+}
+
+export interface ConsumeOptions {
+  /**
+   * Called after the subscription was found missing and recreated: events published meanwhile
+   * may never arrive, so the owner repairs from the table (a bootstrap).
+   */
+  readonly onResubscribed?: (reason: string) => void;
+}
+
 export interface EventPublisher {
   publish(event: EdgeEvent): Promise<void>;
 }
@@ -23,8 +54,9 @@ export interface Bus extends EventPublisher {
   readonly kind: 'aws' | 'redis';
   /** This task's queue or consumer group name. */
   readonly subscriptionName: string;
+  readonly stats: BusStats;
   open(): Promise<void>;
-  consume(handler: EventHandler): Promise<void>;
+  consume(handler: EventHandler, opts?: ConsumeOptions): Promise<void>;
   /** Stops receiving, waits for in-flight handlers, then deletes the subscription unless told to keep it. */
   close(opts?: { keepSubscription?: boolean }): Promise<void>;
   /** Deletes other tasks' subscriptions whose heartbeat is stale; returns their names. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { MalformedEventError } from './errors.ts';
-import { type EdgeEvent, type EventOf, type EventType, eventSchema } from './schema.ts';
+import { MalformedEventError, UnknownEventTypeError } from './errors.ts';
+import { type EdgeEvent, EVENT_TYPES, type EventOf, type EventType, eventSchema } from './schema.ts';
 
 /** Field names that would carry key material; refused wherever they appear in an event. */
 const KEY_MATERIAL = new Set(['privkey_pem', 'privateKey', 'private_key', 'privateKeyPem']);
@@ -17,9 +17,12 @@ function droppedFields(input: unknown, output: unknown, path = ''): string[] {
   return out;
 }
 
+const KNOWN_TYPES = new Set<string>(EVENT_TYPES);
+
 /**
  * Parses a message body; throws MalformedEventError with a reason a person can act on. Unknown
- * fields are dropped (a newer publisher may add some); key material is refused.
+ * fields are dropped (a newer publisher may add some); key material is refused. A JSON object
+ * with a string `type` this reader does not know throws UnknownEventTypeError: a newer event.
  */
 export function decodeEvent(body: string): EdgeEvent {
   let doc: unknown;
@@ -27,6 +30,16 @@ export function decodeEvent(body: string): EdgeEvent {
     doc = JSON.parse(body);
   } catch (err) {
     throw new MalformedEventError(`body is not JSON: ${(err as Error).message}`);
+  }
+  const { type, id } = (typeof doc === 'object' && doc !== null ? doc : {}) as {
+    type?: unknown;
+    id?: unknown;
+  };
+  if (typeof type === 'string' && !KNOWN_TYPES.has(type)) {
+    throw new UnknownEventTypeError(
+      type.slice(0, 128),
+      typeof id === 'string' ? id.slice(0, 128) : undefined,
+    );
   }
   const payload = (doc as { payload?: unknown } | null)?.payload;
   if (typeof payload === 'object' && payload !== null) {

@@ -17,8 +17,10 @@ import { BusError } from '../errors.ts';
 import {
   type Bus,
   type BusLogger,
+  type ConsumeOptions,
   DEFAULTS,
   type EventHandler,
+  newBusStats,
   type SubscriptionOptions,
   silentLogger,
 } from '../port.ts';
@@ -49,14 +51,26 @@ export interface SqsBusOptions extends SubscriptionOptions {
   readonly batchSize?: number;
 }
 
+/** The error codes SQS answers for a queue that no longer exists. */
+const MISSING_QUEUE = new Set(['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue']);
+
+function isMissingQueue(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; cause?: unknown } | undefined;
+  if (!e) return false;
+  return MISSING_QUEUE.has(e.code ?? '') || MISSING_QUEUE.has(e.name ?? '') || isMissingQueue(e.cause);
+}
+
 /**
  * The bus on AWS: SNS publish; per task an SQS queue subscribed to the topic with raw delivery,
- * redrive to the regional DLQ, SSE, a heartbeat tag; consumed with sqs-consumer.
+ * redrive to the regional DLQ, SSE, a heartbeat tag; consumed with sqs-consumer. A queue deleted
+ * under a running task (a sweeper, a person) is recreated and resubscribed; since SQS refuses a
+ * deleted queue's name for 60 s, the new queue's name carries a generation suffix (`-r1`, `-r2`).
  */
 export class SqsBus implements Bus {
   readonly kind = 'aws';
-  readonly subscriptionName: string;
-  private readonly arn: string;
+  readonly stats = newBusStats();
+  private name: string;
+  private arn: string;
   private readonly log: BusLogger;
   private queueUrl: string | undefined;
   private subscriptionArn: string | undefined;
@@ -64,31 +78,47 @@ export class SqsBus implements Bus {
   private heartbeat: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private idle: (() => void) | undefined;
+  private handler: EventHandler | undefined;
+  private consumeOpts: ConsumeOptions = {};
+  private generation = 0;
+  private recreating: Promise<void> | undefined;
+  private closing = false;
 
   constructor(private readonly opts: SqsBusOptions) {
-    this.subscriptionName = queueName(opts.queueNamePrefix, opts.taskId);
-    this.arn = queueArn(opts.topicArn, opts.region, this.subscriptionName);
+    this.name = queueName(opts.queueNamePrefix, opts.taskId);
+    this.arn = queueArn(opts.topicArn, opts.region, this.name);
     this.log = opts.logger ?? silentLogger;
   }
 
+  /** This task's queue name (with its generation suffix once recreated). */
+  get subscriptionName(): string {
+    return this.name;
+  }
+
+  /** Resolves once SNS accepted the event (it returned a message id); throws otherwise. */
   async publish(event: EdgeEvent): Promise<void> {
-    await this.opts.sns.send(
+    const out = await this.opts.sns.send(
       new PublishCommand({
         TopicArn: this.opts.topicArn,
         Message: encodeEvent(event),
         MessageAttributes: { type: { DataType: 'String', StringValue: event.type } },
       }),
     );
+    if (!out?.MessageId) throw new BusError(`SNS did not confirm ${event.type} ${event.id}: no message id`);
   }
 
   async open(): Promise<void> {
+    await this.createAndSubscribe();
+  }
+
+  private async createAndSubscribe(): Promise<void> {
     const maxAttempts = this.opts.maxAttempts ?? DEFAULTS.maxAttempts;
     const sse: Record<string, string> = this.opts.kmsMasterKeyId
       ? { KmsMasterKeyId: this.opts.kmsMasterKeyId }
       : { SqsManagedSseEnabled: 'true' };
     const created = await this.opts.sqs.send(
       new CreateQueueCommand({
-        QueueName: this.subscriptionName,
+        QueueName: this.name,
         Attributes: {
           Policy: queuePolicy(this.arn, this.opts.topicArn),
           // A backstop: the consumer dead-letters with a reason itself after maxAttempts.
@@ -103,7 +133,7 @@ export class SqsBus implements Bus {
         tags: { heartbeat: String(Date.now()), task: this.opts.taskId, region: this.opts.region },
       }),
     );
-    if (!created.QueueUrl) throw new BusError(`CreateQueue returned no URL for ${this.subscriptionName}`);
+    if (!created.QueueUrl) throw new BusError(`CreateQueue returned no URL for ${this.name}`);
     this.queueUrl = created.QueueUrl;
     const attributes: Record<string, string> = { RawMessageDelivery: 'true' };
     if (this.opts.eventTypes) {
@@ -122,21 +152,29 @@ export class SqsBus implements Bus {
     this.subscriptionArn = sub.SubscriptionArn;
     // The sweeper of another task needs it to unsubscribe this queue if this task dies.
     if (this.subscriptionArn) await this.tag({ subscription: this.subscriptionArn });
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => {
-      this.tag({ heartbeat: String(Date.now()) }).catch((err) =>
-        this.log.warn({ err }, 'queue heartbeat failed'),
-      );
+      this.tag({ heartbeat: String(Date.now()) }).catch((err) => {
+        this.log.warn({ err }, 'queue heartbeat failed');
+        if (isMissingQueue(err)) this.queueGone(`heartbeat: ${(err as Error).message}`);
+      });
     }, this.opts.heartbeatMs ?? DEFAULTS.heartbeatMs);
     this.heartbeat.unref();
-    this.log.info({ queue: this.subscriptionName, subscription: this.subscriptionArn }, 'task queue created');
+    this.log.info({ queue: this.name, subscription: this.subscriptionArn }, 'task queue created');
   }
 
-  async consume(handler: EventHandler): Promise<void> {
+  async consume(handler: EventHandler, opts: ConsumeOptions = {}): Promise<void> {
     if (!this.queueUrl) throw new BusError('open() the bus before consume()');
     if (this.consumer) throw new BusError('already consuming');
+    this.handler = handler;
+    this.consumeOpts = opts;
+    this.startConsumer(this.queueUrl, handler);
+  }
+
+  private startConsumer(queueUrl: string, handler: EventHandler): void {
     const maxAttempts = this.opts.maxAttempts ?? DEFAULTS.maxAttempts;
-    this.consumer = Consumer.create({
-      queueUrl: this.queueUrl,
+    const consumer = Consumer.create({
+      queueUrl,
       sqs: this.opts.sqs,
       batchSize: this.opts.batchSize ?? 10,
       waitTimeSeconds: this.opts.waitTimeSeconds ?? 20,
@@ -154,6 +192,7 @@ export class SqsBus implements Bus {
             handler,
             deadLetter: (body, reason) => this.deadLetter(body, reason),
             logger: this.log,
+            stats: this.stats,
           });
           if (outcome === 'retry') throw new BusError('handler failed; the message becomes visible again');
           return message;
@@ -163,15 +202,73 @@ export class SqsBus implements Bus {
         }
       },
     });
-    this.consumer.on('error', (err) => this.log.error({ err }, 'sqs consumer error'));
-    this.consumer.on('processing_error', (err) => {
+    consumer.on('response_processed', () => this.received());
+    consumer.on('empty', () => this.received());
+    consumer.on('error', (err) => {
+      this.stats.lastError = err.message;
+      if (consumer === this.consumer && isMissingQueue(err)) this.queueGone(err.message);
+      else this.log.error({ err }, 'sqs consumer error');
+    });
+    consumer.on('processing_error', (err) => {
       if (!(err.cause instanceof BusError)) this.log.warn({ err }, 'sqs processing error');
     });
-    this.consumer.start();
+    this.consumer = consumer;
+    consumer.start();
+  }
+
+  private received(): void {
+    this.stats.lastReceiveOkMs = Date.now();
+    this.stats.lastError = undefined;
+  }
+
+  /** The queue is gone: recreate, resubscribe and consume again, retrying until it works or close(). */
+  private queueGone(reason: string): void {
+    if (this.recreating || this.closing) return;
+    this.recreating = this.recreate(reason)
+      .catch((err) => this.log.error({ err }, 'recreating the task queue failed'))
+      .finally(() => {
+        this.recreating = undefined;
+      });
+  }
+
+  private async recreate(reason: string): Promise<void> {
+    const lost = this.name;
+    this.log.warn({ queue: lost, reason }, 'task queue is gone; recreating it');
+    this.consumer?.stop({ abort: true });
+    this.consumer = undefined;
+    const oldSubscription = this.subscriptionArn;
+    this.subscriptionArn = undefined;
+    if (oldSubscription) {
+      try {
+        await this.opts.sns.send(new UnsubscribeCommand({ SubscriptionArn: oldSubscription }));
+      } catch (err) {
+        this.log.warn({ err }, 'failed to unsubscribe the lost queue');
+      }
+    }
+    for (let delayMs = 1000; !this.closing; delayMs = Math.min(delayMs * 2, 30_000)) {
+      try {
+        this.generation += 1;
+        this.name = queueName(this.opts.queueNamePrefix, `${this.opts.taskId}-r${this.generation}`);
+        this.arn = queueArn(this.opts.topicArn, this.opts.region, this.name);
+        await this.createAndSubscribe();
+        break;
+      } catch (err) {
+        this.stats.lastError = (err as Error).message;
+        this.log.error({ err, queue: this.name }, 'recreating the task queue failed; retrying');
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+    if (this.closing || !this.queueUrl || !this.handler) return;
+    this.stats.resubscribed += 1;
+    this.log.warn({ lost, queue: this.name }, 'task queue recreated and resubscribed');
+    this.startConsumer(this.queueUrl, this.handler);
+    this.consumeOpts.onResubscribed?.(`queue ${lost} was deleted: ${reason}`);
   }
 
   async close(opts: { keepSubscription?: boolean } = {}): Promise<void> {
+    this.closing = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.recreating;
     if (this.consumer) {
       this.consumer.stop({ abort: true });
       if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
@@ -181,7 +278,7 @@ export class SqsBus implements Bus {
       await this.opts.sns.send(new UnsubscribeCommand({ SubscriptionArn: this.subscriptionArn }));
     }
     await this.opts.sqs.send(new DeleteQueueCommand({ QueueUrl: this.queueUrl }));
-    this.log.info({ queue: this.subscriptionName }, 'task queue deleted');
+    this.log.info({ queue: this.name }, 'task queue deleted');
     this.queueUrl = undefined;
   }
 
@@ -224,7 +321,7 @@ export class SqsBus implements Bus {
         MessageBody: body,
         MessageAttributes: {
           reason: { DataType: 'String', StringValue: reason.slice(0, 1024) },
-          queue: { DataType: 'String', StringValue: this.subscriptionName },
+          queue: { DataType: 'String', StringValue: this.name },
         },
       }),
     );

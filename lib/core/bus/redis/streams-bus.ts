@@ -6,8 +6,10 @@ import { BusError } from '../errors.ts';
 import {
   type Bus,
   type BusLogger,
+  type ConsumeOptions,
   DEFAULTS,
   type EventHandler,
+  newBusStats,
   type SubscriptionOptions,
   silentLogger,
 } from '../port.ts';
@@ -24,6 +26,17 @@ export interface RedisStreamsBusOptions extends SubscriptionOptions {
   readonly blockMs?: number;
   /** Delay before a failed event is delivered again; default 2000 ms. */
   readonly retryMs?: number;
+  /**
+   * A publish is confirmed once the entry is appended and at least one consumer group reads the
+   * stream; with none (the bus restarted and no task has recreated its group yet) the publisher
+   * waits this long for one, then fails. Default 5000 ms.
+   */
+  readonly confirmWithinMs?: number;
+}
+
+/** The entry was appended but no task reads the stream: nobody would ever apply it. */
+export class NoSubscriberError extends BusError {
+  override name = 'NoSubscriberError';
 }
 
 type Entry = [id: string, fields: string[]];
@@ -32,6 +45,7 @@ type Entry = [id: string, fields: string[]];
 export class RedisStreamsBus implements Bus {
   readonly kind = 'redis';
   readonly subscriptionName: string;
+  readonly stats = newBusStats();
   private readonly stream: string;
   private readonly dead: string;
   private readonly heartbeats: string;
@@ -43,6 +57,8 @@ export class RedisStreamsBus implements Bus {
   private heartbeat: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
+  /** The newest entry this group was given: where a group lost with the bus is recreated. */
+  private lastId = '0';
 
   constructor(private readonly opts: RedisStreamsBusOptions) {
     if (!/^[\w:.-]{1,200}$/.test(opts.group))
@@ -61,10 +77,13 @@ export class RedisStreamsBus implements Bus {
     await this.publishRaw(encodeEvent(event), event.type);
   }
 
-  /** Appends a body as is (tests use it to send malformed events). */
-  async publishRaw(body: string, type = 'unknown'): Promise<void> {
+  /**
+   * Appends a body as is (tests use it to send malformed events); resolves once Redis returned the
+   * entry's id and some consumer group reads the stream (see confirmWithinMs).
+   */
+  async publishRaw(body: string, type = 'unknown'): Promise<string> {
     await this.connect();
-    await this.cmd.xadd(
+    const id = await this.cmd.xadd(
       this.stream,
       'MAXLEN',
       '~',
@@ -75,29 +94,72 @@ export class RedisStreamsBus implements Bus {
       'body',
       body,
     );
+    if (!id) throw new BusError(`XADD to ${this.stream} returned no id`);
+    const deadline = Date.now() + (this.opts.confirmWithinMs ?? 5000);
+    // Consumers recreate a lost group at the last entry they saw, so this one still reaches them.
+    while ((await this.groupCount()) === 0) {
+      if (Date.now() >= deadline) {
+        throw new NoSubscriberError(
+          `event ${id} was appended to ${this.stream} but no consumer group reads it: no task receives events`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return id;
+  }
+
+  private async groupCount(): Promise<number> {
+    const groups = (await this.cmd.xinfo('GROUPS', this.stream).catch(() => [])) as unknown[];
+    return groups.length;
   }
 
   async open(): Promise<void> {
     await this.connect();
     // The heartbeat first, so a sweeper never sees this group without one.
     await this.beat();
-    try {
-      await this.cmd.xgroup('CREATE', this.stream, this.opts.group, '$', 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-    }
+    await this.createGroup('$');
+    this.lastId = await this.groupLastId();
     this.heartbeat = setInterval(() => {
       this.beat().catch((err) => this.log.warn({ err }, 'bus heartbeat failed'));
     }, this.opts.heartbeatMs ?? DEFAULTS.heartbeatMs);
     this.heartbeat.unref();
   }
 
-  async consume(handler: EventHandler): Promise<void> {
+  async consume(handler: EventHandler, opts: ConsumeOptions = {}): Promise<void> {
     if (this.loop) throw new BusError('already consuming');
     this.reader = new Redis({ ...this.opts.redis, lazyConnect: true });
     this.reader.on('error', (err) => this.log.warn({ err }, 'bus reader redis error'));
     await this.reader.connect();
-    this.loop = this.run(this.reader, handler);
+    this.loop = this.run(this.reader, handler, opts);
+  }
+
+  private async createGroup(from: string): Promise<void> {
+    try {
+      await this.cmd.xgroup('CREATE', this.stream, this.opts.group, from, 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  private async groupLastId(): Promise<string> {
+    const groups = (await this.cmd.xinfo('GROUPS', this.stream)) as unknown[][];
+    const mine = groups.find((g) => String(g[1]) === this.opts.group);
+    return mine ? (field(mine.map(String), 'last-delivered-id') ?? '0') : '0';
+  }
+
+  /**
+   * The group (or the whole stream) is gone: the bus Redis restarted, or a sweeper removed it.
+   * Recreated at the last entry this task was given, so whatever was appended since (a purge sent
+   * right after the restart) is still delivered; entries this task had pending are lost with the
+   * group, and so may be entries the restart lost: the owner repairs from the table.
+   */
+  private async resubscribe(opts: ConsumeOptions, reason: string): Promise<void> {
+    await this.beat();
+    await this.createGroup(this.lastId);
+    this.attempts.clear();
+    this.stats.resubscribed += 1;
+    this.log.warn({ group: this.opts.group, from: this.lastId, reason }, 'consumer group recreated');
+    opts.onResubscribed?.(reason);
   }
 
   async close(opts: { keepSubscription?: boolean } = {}): Promise<void> {
@@ -146,7 +208,7 @@ export class RedisStreamsBus implements Bus {
     return entries.map(([, f]) => ({ reason: field(f, 'reason') ?? '', body: field(f, 'body') ?? '' }));
   }
 
-  private async run(reader: Redis, handler: EventHandler): Promise<void> {
+  private async run(reader: Redis, handler: EventHandler, opts: ConsumeOptions): Promise<void> {
     const retryMs = this.opts.retryMs ?? 2000;
     let nextRetry = Date.now() + retryMs;
     while (!this.stopping) {
@@ -159,9 +221,22 @@ export class RedisStreamsBus implements Bus {
         const block =
           this.attempts.size > 0 ? Math.min(this.opts.blockMs ?? 1000, retryMs) : this.opts.blockMs;
         await this.handle(await this.read(reader, '>', block ?? 1000), handler);
+        this.stats.lastReceiveOkMs = Date.now();
+        this.stats.lastError = undefined;
       } catch (err) {
         if (this.stopping) break;
-        this.log.error({ err }, 'bus read failed; retrying');
+        const message = String((err as Error).message);
+        this.stats.lastError = message;
+        if (message.includes('NOGROUP')) {
+          try {
+            await this.resubscribe(opts, message);
+            continue;
+          } catch (again) {
+            this.log.error({ err: again }, 'recreating the consumer group failed; retrying');
+          }
+        } else {
+          this.log.error({ err }, 'bus read failed; retrying');
+        }
         await new Promise((r) => setTimeout(r, 500));
       }
     }
@@ -175,6 +250,8 @@ export class RedisStreamsBus implements Bus {
     if (!res) return [];
     const entries = res[0]?.[1] ?? [];
     if (from === '0' && entries.length === 0) this.attempts.clear();
+    const newest = entries.at(-1)?.[0];
+    if (from === '>' && newest) this.lastId = newest;
     return entries;
   }
 
@@ -200,6 +277,7 @@ export class RedisStreamsBus implements Bus {
               handler,
               deadLetter: (b, reason) => this.deadLetter(b, reason),
               logger: this.log,
+              stats: this.stats,
             });
       if (outcome === 'ack') {
         await this.cmd.xack(this.stream, this.opts.group, id);
