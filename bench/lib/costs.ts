@@ -51,6 +51,7 @@ export async function measureLuaCosts(opts: {
     `  lua_shared_dict edge_metrics ${c.sharedDicts.metrics};`,
     `  lua_shared_dict edge_locks ${c.sharedDicts.locks};`,
     `  lua_shared_dict edge_objects ${c.sharedDicts.objects};`,
+    `  lua_shared_dict edge_negative ${c.sharedDicts.negative};`,
     `  init_by_lua_block { require("edge.config").load([==[${JSON.stringify(luaRuntimeConfig(c))}]==]) }`,
     '  server {',
     `    listen 127.0.0.1:${port};`,

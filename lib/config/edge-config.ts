@@ -37,6 +37,9 @@ const seconds = z.number().int().min(0);
 const positiveSeconds = z.number().int().min(1);
 const milliseconds = z.number().int().min(1);
 
+/** dehydrated's default CA, made explicit so the account directory (named after it) is known. */
+export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+
 export const edgeConfigSchema = z
   .object({
     /** Region name, reported in logs, metrics and the Cache-Status header. */
@@ -188,8 +191,12 @@ export const edgeConfigSchema = z
         engine: z.enum(['native', 'auto-ssl']).default('native'),
         /** Parsed certificates kept per worker. */
         lruSize: z.number().int().min(16).default(2000),
-        /** How long a certificate stays in the shared dict before Redis is asked again. */
-        shmTtlSeconds: positiveSeconds.default(3600),
+        /**
+         * How long a certificate is served from the edge's caches before Redis is read again: a
+         * certificate written to Redis by any path is served within this (POST /certs/forget at once).
+         * It is parsed again only when the stored JSON changed.
+         */
+        shmTtlSeconds: positiveSeconds.default(60),
         /** How long a name with no certificate is remembered as such. */
         missTtlSeconds: positiveSeconds.default(10),
         /** Fallback handshakes are logged one line per worker per this interval, with their count. */
@@ -204,14 +211,37 @@ export const edgeConfigSchema = z
         postQuantum: z.boolean().default(false),
         /** The issuer sidecar, asked on a miss for an allowed domain (native engine). */
         issuerUrl: z.url().optional(),
-        /** How long a first handshake waits for the issuer before serving the fallback. */
+        /**
+         * How long a first handshake waits for issuance (the issuer, or lua-resty-auto-ssl's
+         * dehydrated) before serving the fallback; issuance goes on in the background. Below
+         * `timeouts.clientHeaderMs`, which nginx applies to the handshake.
+         */
         issuerWaitMs: milliseconds.default(5000),
+        /** lua-resty-auto-ssl's options (EDGE_TLS_ENGINE=auto-ssl); docs/auto-ssl.md. */
+        autoSsl: z
+          .object({
+            /** The ACME directory dehydrated orders from. Default: Let's Encrypt production. */
+            ca: z.url().default(LETS_ENCRYPT_DIRECTORY),
+            /**
+             * CA certificates dehydrated's curl trusts when it talks to `ca` (a private or test
+             * CA such as Pebble). Default: the system's.
+             */
+            caBundle: z.string().min(1).optional(),
+            /** Loopback port of auto-ssl's hook server; distinct per edge on one host. */
+            hookServerPort: port.default(8999),
+            /** How often auto-ssl looks for certificates to renew. */
+            renewCheckIntervalSeconds: positiveSeconds.default(86400),
+          })
+          .prefault({}),
       })
       .prefault({}),
     routing: z
       .object({
-        /** How long a tenant or domain record is cached in the edge before Redis is asked again. */
-        recordTtlSeconds: positiveSeconds.default(10),
+        /**
+         * How long a tenant or domain record is cached in the edge before Redis is asked again: a
+         * record written to Redis by any path (event, bootstrap, by hand) is served within this.
+         */
+        recordTtlSeconds: positiveSeconds.default(5),
         /** Tenant and domain records kept per worker. */
         lruSize: z.number().int().min(16).default(20000),
         /** How long an unknown host is remembered as unknown. */
@@ -219,6 +249,29 @@ export const edgeConfigSchema = z
         /** DNS resolvers for origin hostnames (the VPC resolver on AWS). */
         resolvers: z.array(z.string()).default(['127.0.0.1']),
         resolverValidSeconds: positiveSeconds.default(30),
+      })
+      .prefault({}),
+    /**
+     * The edge's tiered caches (edge/tiered_cache.lua): each worker's LRU, a shared dict, then
+     * Redis. Certificates and records take their TTLs from `tls` and `routing`.
+     */
+    caches: z
+      .object({
+        /**
+         * How long a tenant's purge generations are used before Redis is read again: a purge that
+         * reached Redis by any path (another edge, a bootstrap, by hand) is honoured within this.
+         * Purges on this edge's control route reach its workers at once.
+         */
+        purgeTtlSeconds: positiveSeconds.default(2),
+        /** Tenants' purge states kept per worker. */
+        purgeLruSize: z.number().int().min(16).default(10000),
+        /**
+         * When Redis fails, a known copy is served for this long before Redis is tried again; the
+         * copy itself is kept for as long as the outage lasts.
+         */
+        resurrectSeconds: positiveSeconds.default(5),
+        /** How long a lookup waits for another worker loading the same key before loading it itself. */
+        lockWaitMs: milliseconds.default(1000),
       })
       .prefault({}),
     /**
@@ -294,9 +347,22 @@ export const edgeConfigSchema = z
   .superRefine((c, ctx) => checkNginx(c, ctx));
 
 function checkNginx(
-  c: { nginx: { workerConnections: number; workerRlimitNofile?: number | undefined } },
+  c: {
+    nginx: { workerConnections: number; workerRlimitNofile?: number | undefined };
+    tls: { issuerWaitMs: number };
+    timeouts: { clientHeaderMs: number };
+  },
   ctx: z.RefinementCtx,
 ) {
+  // nginx times the handshake with client_header_timeout: a longer wait drops the connection
+  // instead of serving the fallback certificate.
+  if (c.tls.issuerWaitMs >= c.timeouts.clientHeaderMs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tls', 'issuerWaitMs'],
+      message: `${c.tls.issuerWaitMs} is not below timeouts.clientHeaderMs ${c.timeouts.clientHeaderMs}: nginx would drop the handshake before the fallback certificate is served`,
+    });
+  }
   const { workerConnections, workerRlimitNofile } = c.nginx;
   if (workerRlimitNofile !== undefined && workerRlimitNofile < workerConnections) {
     ctx.addIssue({

@@ -52,6 +52,12 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       negative_ttl: config.routing.negativeTtlSeconds,
       lru_size: config.routing.lruSize,
     },
+    caches: {
+      purge_ttl_s: config.caches.purgeTtlSeconds,
+      purge_lru_size: config.caches.purgeLruSize,
+      resurrect_ttl_s: config.caches.resurrectSeconds,
+      lock_wait_ms: config.caches.lockWaitMs,
+    },
     cache: {
       status_name: config.cache.statusName,
       default_ttl: config.cache.defaultTtlSeconds,
@@ -150,6 +156,8 @@ function view(config: EdgeConfig) {
     originConnectMs: timeouts.originConnectMs,
     originSendMs: timeouts.originSendMs,
     originReadMs: timeouts.originReadMs,
+    // The cached location waits for the fill hop's whole origin exchange.
+    fillReadMs: timeouts.originConnectMs + timeouts.originSendMs + timeouts.originReadMs + 1000,
     clientMaxBody: limits.clientMaxBody,
     headerBuffers: limits.headerBuffers,
     headerBufferSize: limits.headerBufferSize,

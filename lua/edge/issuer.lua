@@ -1,7 +1,12 @@
 -- The handshake side of on-demand issuance (native engine). On a certificate miss for a custom
--- domain the registry allows, ask the issuer sidecar on loopback, then poll Redis for the
--- certificate until tls.issuer_wait_ms has passed; after that the fallback certificate is
--- served and the order carries on. Platform names are covered by the DNS-01 wildcard.
+-- domain the registry allows, one handshake at a time asks the issuer sidecar on loopback and
+-- waits for its answer: the issuer holds the request until the order is settled or
+-- tls.issuer_wait_ms has passed, so a failure (CA down, validation failed, refused) reaches the
+-- handshake the moment it is known, and is remembered in edge_locks for tls.miss_ttl seconds so
+-- every worker's handshakes for that name get the fallback at once. Handshakes that did not ask
+-- read Redis until the certificate lands, a failure is remembered, or the bound passes. After
+-- that the fallback certificate is served and the order carries on. Platform names are covered
+-- by the DNS-01 wildcard.
 local config = require("edge.config").get()
 local records = require "edge.records"
 local log = require "edge.log"
@@ -9,6 +14,7 @@ local log = require "edge.log"
 local tcp = ngx.socket.tcp
 local sleep = ngx.sleep
 local now = ngx.now
+local floor = math.floor
 local update_time = ngx.update_time
 local match = string.match
 local sub = string.sub
@@ -24,8 +30,11 @@ local platform = config.platform_domain
 local platform_suffix = "." .. platform
 local wait_s = conf.issuer_wait_ms / 1000
 local connect_ms = min(conf.issuer_wait_ms, 1000)
--- Across workers, one request per name in this many seconds; other handshakes only poll.
-local ASK_EVERY = 2
+-- Across workers, one request per name at a time (the asker waits up to wait_s for the answer);
+-- other handshakes only poll. A lost asker frees the name after this long.
+local ASK_EVERY = math.max(2, wait_s)
+-- The issuer answers this much before the handshake's own deadline, so its answer is read.
+local ANSWER_MARGIN_MS = 100
 local REFUSED_TTL = conf.miss_ttl
 
 local host, port, base
@@ -45,17 +54,18 @@ local function covered_by_wildcard(name)
     return name == platform or sub(name, -#platform_suffix) == platform_suffix
 end
 
--- POSTs the request; returns the HTTP status or nil and an error.
-local function ask(name)
+-- POSTs the request and waits for the issuer's answer, at most wait_ms (the issuer answers 202
+-- by then if the order is still running). Returns the HTTP status or nil and an error.
+local function ask(name, wait_ms)
     local sock = tcp()
-    sock:settimeouts(connect_ms, connect_ms, connect_ms)
+    sock:settimeouts(connect_ms, connect_ms, wait_ms + ANSWER_MARGIN_MS)
     local ok, err = sock:connect(host, port)
     if not ok then
         return nil, "failed to connect to issuer: " .. tostring(err)
     end
     local bytes
-    bytes, err = sock:send("POST " .. base .. "/v1/certificates/" .. name .. " HTTP/1.1\r\nHost: " .. host
-        .. "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    bytes, err = sock:send("POST " .. base .. "/v1/certificates/" .. name .. "?wait_ms=" .. wait_ms
+        .. " HTTP/1.1\r\nHost: " .. host .. "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     if not bytes then
         sock:close()
         return nil, "failed to send to issuer: " .. tostring(err)
@@ -86,32 +96,40 @@ function _M.on_miss(name)
         return nil
     end
 
+    local tls = require "edge.tls"
     update_time()
     local deadline = now() + wait_s
     if locks:add("issuer_asked:" .. name, true, ASK_EVERY) then
-        local status, aerr = ask(name)
+        local wait_ms = floor(conf.issuer_wait_ms - ANSWER_MARGIN_MS)
+        local status, aerr = ask(name, wait_ms > 0 and wait_ms or 1)
         if not status then
             locks:delete("issuer_asked:" .. name)
             log.warn("issuer_request_failed", { domain = name, err = aerr })
             return nil
         end
         if status == 409 then
-            -- Refused (backoff, budget) or already failed: no point in waiting.
+            -- Refused (registry, backoff, budget) or failed (CA down, validation): every worker's
+            -- handshakes for this name get the fallback at once for a while.
             locks:set("issuer_refused:" .. name, true, REFUSED_TTL)
+            log.info("issuer_refused", { domain = name })
             return nil
         end
-        if status ~= 200 and status ~= 202 then
+        if status == 200 then
+            -- Issued (or already there): in Redis before the issuer answered.
+            return tls.reload(name)
+        end
+        if status ~= 202 then
             log.warn("issuer_request_failed", { domain = name, err = "issuer answered " .. status })
             return nil
         end
+        -- 202: still running, or another task holds the lease: its certificate arrives by
+        -- replication; read Redis until the bound.
     end
 
-    local tls = require "edge.tls"
     local step = 0.02
     while true do
-        -- Bypass the negative cache: read the shared dict and Redis afresh.
-        tls.forget(name)
-        local entry = tls.find(name)
+        -- Past the cached miss: Redis itself.
+        local entry = tls.reload(name)
         if entry then
             return entry
         end

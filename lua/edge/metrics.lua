@@ -17,7 +17,8 @@ local _M = {}
 local HELP = {
     edge_requests_total = "HTTPS requests served, by tenant and status class.",
     edge_cache_total = "Proxied requests by tenant and cache status.",
-    edge_cert_lookups_total = "Certificate lookups by the tier that answered (lru, shm, redis, miss, fallback).",
+    edge_cert_lookups_total = "Certificate lookups by the tier that answered "
+        .. "(lru, shm, redis, stale: a known copy while Redis fails, miss, fallback).",
     edge_handshakes_total = "TLS certificate selections by result.",
     edge_errors_total = "Internal errors by kind.",
 }

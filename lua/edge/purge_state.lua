@@ -2,20 +2,25 @@
 -- field) stored in a Redis hash per tenant: "t" for the whole tenant, "h:<host>", "p:<path prefix>",
 -- "u:<host><uri>". A request's cache key carries the newest generation that applies to it, so a
 -- purge of any scope changes the key of exactly the URLs it covers: O(1), no file walking.
--- The hash is mirrored in the edge_purge shared dict; a per-tenant version there tells each
--- worker when its decoded copy is out of date.
-local lrucache = require "resty.lrucache"
+-- The hash goes through the edge's tiered cache (edge.tiered_cache): each worker's decoded copy,
+-- the edge_purge shared dict, then Redis. A purge applied here (edge.purge) reaches every worker
+-- at once; one that reached Redis by any other path (an event applied by another edge, a
+-- bootstrap, redis-cli) is honoured within caches.purge_ttl_s.
 local cjson = require "cjson.safe"
+local config = require("edge.config").get()
 local keys = require "edge.keys"
 local redis = require "edge.redis"
+local tiered_cache = require "edge.tiered_cache"
+local metrics = require "edge.metrics"
+local log = require "edge.log"
 
-local shm = ngx.shared.edge_purge
 local sub = string.sub
 local tonumber = tonumber
+local type = type
 
 local _M = {}
 
-local lru = assert(lrucache.new(10000))
+local caches = config.caches
 
 local function decode(flat)
     local state = { t = 0, h = {}, p = {}, u = {} }
@@ -37,43 +42,54 @@ local function decode(flat)
     return state
 end
 
--- Publishes a tenant's hash (HGETALL's flat list) to every worker.
+-- Raw values are HGETALL's flat list as JSON; a tenant never purged has an empty one.
+local cache = tiered_cache.new({
+    name = "purge",
+    shm = "edge_purge",
+    negative_shm = "edge_negative",
+    neg_prefix = "p:",
+    lock_shm = "edge_locks",
+    lru_size = caches.purge_lru_size,
+    ttl_s = caches.purge_ttl_s,
+    neg_ttl_s = caches.purge_ttl_s,
+    resurrect_ttl_s = caches.resurrect_ttl_s,
+    lock_wait_s = caches.lock_wait_ms / 1000,
+    -- A purge on the control route is published to every worker at once.
+    shared_invalidation = true,
+    load = function(tenant)
+        return redis.with(function(red)
+            local res, err = red:hgetall(keys.purge(tenant))
+            if not res then
+                return nil, "redis HGETALL failed: " .. tostring(err)
+            end
+            return cjson.encode(res)
+        end)
+    end,
+    decode = function(raw)
+        local flat = cjson.decode(raw)
+        if type(flat) ~= "table" then
+            return nil, "purge state is not a JSON list"
+        end
+        return decode(flat)
+    end,
+    on_load_error = function(tenant, err)
+        metrics.error("redis")
+        log.warn("purge_state_load_failed", { tenant = tenant, err = err })
+    end,
+})
+
+-- Publishes a tenant's hash (HGETALL's flat list, as the purge script returned it) to every worker.
 function _M.store(tenant, flat)
-    local ok, err = shm:set("s:" .. tenant, cjson.encode(flat))
-    if not ok then
-        return nil, "failed to store purge state: " .. tostring(err)
-    end
-    shm:incr("v:" .. tenant, 1, 0)
-    return true
+    return cache:set(tenant, cjson.encode(flat))
 end
 
+-- The tenant's decoded purge state, or nil and an error when Redis failed and nothing is known.
 function _M.state(tenant)
-    local version = shm:get("v:" .. tenant)
-    if version then
-        local cached = lru:get(tenant)
-        if cached and cached.version == version then
-            return cached.state
-        end
-        local flat = cjson.decode(shm:get("s:" .. tenant) or "null")
-        if type(flat) == "table" then
-            local state = decode(flat)
-            lru:set(tenant, { version = version, state = state })
-            return state
-        end
+    local state, err = cache:get(tenant)
+    if state == nil then
+        return nil, err or "no purge state"
     end
-    -- First request for this tenant since nginx started (or the dict evicted it): ask Redis.
-    local flat, err = redis.with(function(red)
-        local res, rerr = red:hgetall(keys.purge(tenant))
-        if not res then
-            return nil, "redis HGETALL failed: " .. tostring(rerr)
-        end
-        return res
-    end)
-    if not flat then
-        return nil, err
-    end
-    _M.store(tenant, flat)
-    return decode(flat)
+    return state
 end
 
 -- The newest purge generation covering this request.

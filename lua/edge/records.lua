@@ -1,12 +1,14 @@
--- Tenant and domain records from Redis, cached per worker with a short TTL.
--- On a Redis failure the last known record is served past its TTL.
-local lrucache = require "resty.lrucache"
+-- Tenant and domain records from Redis, through the edge's tiered cache (edge.tiered_cache):
+-- each worker's LRU of decoded records, the edge_routes shared dict, then Redis. A record written
+-- to Redis by any path is served within routing.record_ttl seconds; on a Redis failure the last
+-- known record is served (caches.resurrect_ttl_s at a time, for as long as the outage lasts).
 local cjson = require "cjson.safe"
 local config = require("edge.config").get()
 local keys = require "edge.keys"
 local redis = require "edge.redis"
 local names = require "edge.names"
 local ip = require "edge.ip"
+local tiered_cache = require "edge.tiered_cache"
 local metrics = require "edge.metrics"
 local log = require "edge.log"
 
@@ -19,12 +21,7 @@ local type = type
 local _M = {}
 
 local conf = config.routing
-local lru = assert(lrucache.new(conf.lru_size))
--- Known records only: read when Redis is down. Unknown names go to edge_negative, with a TTL, so
--- a flood of random hosts can evict only other negative answers.
-local shm = ngx.shared.edge_routes
-local negative = ngx.shared.edge_negative
-local NEG_PREFIX = "r:"
+local caches = config.caches
 
 -- Origin URL parts for proxy_pass: the origin always comes from the tenant record, never the request.
 local function parse_origin(origin)
@@ -100,55 +97,6 @@ local function decode_domain(raw)
     return { tenant = doc.tenant }
 end
 
-local function remember(key, raw, decode)
-    if not raw then
-        negative:set(NEG_PREFIX .. key, true, conf.negative_ttl)
-        return nil
-    end
-    local rec, err = decode(raw)
-    if not rec then
-        metrics.error("invalid_record")
-        log.err("invalid_record", { key = key, err = err })
-        negative:set(NEG_PREFIX .. key, true, conf.negative_ttl)
-        return nil
-    end
-    lru:set(key, rec, conf.record_ttl)
-    return rec
-end
-
--- Returns record, or nil (absent), or nil and an error when Redis failed and nothing is known.
--- Tiers: this worker's LRU, Redis; the shared dict keeps the last answer for every worker so
--- that a Redis outage is survived even by a worker that never saw the record.
-local function fetch(key, decode)
-    local rec, stale = lru:get(key)
-    if rec ~= nil then
-        return rec
-    end
-    if stale == nil and negative:get(NEG_PREFIX .. key) then
-        return nil
-    end
-    local raw, err = redis.get(key)
-    if err then
-        metrics.error("redis")
-        log.warn("record_lookup_failed", { key = key, err = err })
-        if stale ~= nil then
-            return stale
-        end
-        local last = shm:get(key)
-        if last == nil then
-            return nil, err
-        end
-        return remember(key, last, decode)
-    end
-    -- No expiry: this copy is only read when Redis is down, and then any answer beats none.
-    if raw then
-        shm:set(key, raw)
-    else
-        shm:delete(key)
-    end
-    return remember(key, raw, decode)
-end
-
 -- The Strict-Transport-Security value a tenant asked for (lib/core/redis-format.ts
 -- tenantHstsSchema), or nil: off unless set.
 local function hsts_header(h)
@@ -174,34 +122,62 @@ local function decode_tenant_record(raw)
     return rec, err
 end
 
+-- Known records only in edge_routes (read when Redis is down); unknown names go to edge_negative
+-- with a TTL, so a flood of random hosts can evict only other negative answers.
+local function records_cache(name, decode)
+    return tiered_cache.new({
+        name = name,
+        shm = "edge_routes",
+        negative_shm = "edge_negative",
+        neg_prefix = "r:",
+        lock_shm = "edge_locks",
+        lru_size = conf.lru_size,
+        ttl_s = conf.record_ttl,
+        neg_ttl_s = conf.negative_ttl,
+        resurrect_ttl_s = caches.resurrect_ttl_s,
+        lock_wait_s = caches.lock_wait_ms / 1000,
+        load = redis.get,
+        decode = function(raw)
+            return decode(raw)
+        end,
+        on_load_error = function(key, err)
+            metrics.error("redis")
+            log.warn("record_lookup_failed", { key = key, err = err })
+        end,
+        on_invalid = function(key, err)
+            metrics.error("invalid_record")
+            log.err("invalid_record", { key = key, err = err })
+        end,
+    })
+end
+
+local tenants = records_cache("tenants", decode_tenant_record)
+local domains = records_cache("domains", decode_domain)
+
+-- Returns record, or nil (absent), or nil and an error when Redis failed and nothing is known.
 function _M.tenant(tenant_id)
-    return fetch(keys.tenant(tenant_id), decode_tenant_record)
+    local rec, err = tenants:get(keys.tenant(tenant_id))
+    return rec, err
 end
 
 -- The tenant a custom domain belongs to; presence in the registry is also what allows issuance.
 function _M.domain_tenant(domain)
-    local rec, err = fetch(keys.domain(domain), decode_domain)
+    local rec, err = domains:get(keys.domain(domain))
     return rec and rec.tenant, err
 end
 
 -- The tenant record this worker already holds (also past its TTL), without any I/O: for the
 -- header and body filters, where no cosocket may be used.
 function _M.cached_tenant(tenant_id)
-    local rec, stale = lru:get(keys.tenant(tenant_id))
-    if rec == nil then
-        rec = stale
-    end
-    return rec or nil
+    return tenants:peek(keys.tenant(tenant_id))
 end
 
 function _M.forget(tenant_id, domain)
     if tenant_id then
-        lru:delete(keys.tenant(tenant_id))
-        negative:delete(NEG_PREFIX .. keys.tenant(tenant_id))
+        tenants:delete(keys.tenant(tenant_id))
     end
     if domain then
-        lru:delete(keys.domain(domain))
-        negative:delete(NEG_PREFIX .. keys.domain(domain))
+        domains:delete(keys.domain(domain))
     end
 end
 

@@ -1,44 +1,34 @@
 -- Certificate selection in ssl_certificate_by_lua (the `native` engine).
--- Tiers, fastest first: a per-worker LRU of parsed cert/key, the edge_certs shared dict
--- (PEM JSON as stored in Redis), then Redis itself. Misses are remembered briefly in their own
+-- Certificates come through the edge's tiered cache (edge.tiered_cache): a per-worker LRU of
+-- parsed cert/key, the edge_certs shared dict (PEM JSON as stored in Redis), then Redis itself.
+-- A certificate written to Redis by any path is served within tls.shm_ttl seconds; POST
+-- /certs/forget makes it immediate in every worker. Misses are remembered briefly in their own
 -- bounded dict (edge_negative), never in the LRU or edge_certs, so a flood of unknown names
 -- cannot evict the certificates that serve during a Redis outage. Unknown names keep the
 -- fallback certificate from nginx.conf; those handshakes are counted, and logged one line per
 -- worker per interval with how many there were.
 local ssl = require "ngx.ssl"
-local lrucache = require "resty.lrucache"
 local cjson = require "cjson.safe"
 local config = require("edge.config").get()
 local keys = require "edge.keys"
 local private_key = require "edge.private_key"
 local names = require "edge.names"
 local redis = require "edge.redis"
+local tiered_cache = require "edge.tiered_cache"
 local metrics = require "edge.metrics"
 local log = require "edge.log"
 
-local shm = ngx.shared.edge_certs
-local negative = ngx.shared.edge_negative
 local now = ngx.now
-local time = ngx.time
 local sub = string.sub
 local find = string.find
 
 local _M = {}
 
 local conf = config.tls
+local caches = config.caches
 local platform = config.platform_domain
 local platform_suffix = "." .. platform
 local wildcard_name = "*." .. platform
--- Parsed entries are compared with the shared dict at this pace so a renewal reaches every worker.
-local CHECK_EVERY = math.min(60, conf.shm_ttl)
-local NEG_PREFIX = "c:"
--- Shared-dict key marking when a name was forgotten; "!" never occurs in a host name.
-local FORGOTTEN = "!forgotten:"
-
-local lru, lru_err = lrucache.new(conf.lru_size)
-if not lru then
-    error("edge: failed to create certificate LRU: " .. tostring(lru_err))
-end
 
 -- Fallback handshakes since this worker last logged one.
 local FALLBACK_LOG_INTERVAL = conf.fallback_log_interval_s
@@ -47,7 +37,7 @@ local fallbacks, fallback_logged_at = 0, 0
 -- Optional hook set by edge.issuer (native engine): asks for a certificate on a miss.
 _M.on_miss = nil
 
-local function parse(name, json)
+local function parse(json, name)
     local doc = cjson.decode(json)
     if type(doc) ~= "table" or type(doc.fullchain_pem) ~= "string" or type(doc.privkey_pem) ~= "string" then
         return nil, "certificate record is not {fullchain_pem, privkey_pem, ...}"
@@ -61,79 +51,48 @@ local function parse(name, json)
     if not key then
         return nil, "failed to parse private key: " .. tostring(err)
     end
-    return { cert = cert, key = key, expiry = tonumber(doc.expiry), name = name, at = now() }
+    return { cert = cert, key = key, expiry = tonumber(doc.expiry), name = name }
 end
 
--- Looks one exact name up through the tiers. Returns entry, tier ("lru"|"shm"|"redis"|"miss").
--- A parsed entry is checked against the shared dict every CHECK_EVERY seconds and parsed again
--- only when the stored JSON changed: parsing is the expensive part (hundreds of µs in OpenSSL 3).
-local function lookup(name)
-    local entry, stale = lru:get(name)
-    local current -- a parsed entry due for a freshness check
-    if entry then
-        -- Forgotten (renewed, replicated) after this worker looked: check it again.
-        local forgotten = shm:get(FORGOTTEN .. name)
-        if (not forgotten or forgotten < entry.at) and now() - entry.at < CHECK_EVERY then
-            return entry, "lru"
-        end
-        current = entry
-    elseif stale then
-        current = stale
-    elseif negative:get(NEG_PREFIX .. name) then
-        return nil, "miss"
-    end
-
-    -- Shared-dict entries never expire by themselves (only evicted when the dict is full): the
-    -- flags hold when they were read from Redis, and an old one is still the answer when Redis
-    -- is down.
-    local json, fetched = shm:get(name)
-    local tier = "shm"
-    local last_known
-    if json ~= nil and time() - (fetched or 0) >= conf.shm_ttl then
-        last_known, json = json, nil
-    end
-    if json == nil then
-        local err
-        json, err = redis.get(keys.cert(name))
-        if err then
-            -- Redis is down: keep serving what we had, however old.
-            metrics.error("redis")
-            log.warn("cert_lookup_failed", { domain = name, err = err })
-            if current then
-                return current, "lru"
-            end
-            json = last_known
-            if json == nil then
-                return nil, "miss"
-            end
-        elseif json == nil then
-            shm:delete(name)
-            negative:set(NEG_PREFIX .. name, true, conf.miss_ttl)
-            return nil, "miss"
-        else
-            tier = "redis"
-            local ok, serr = shm:set(name, json, 0, time())
-            if not ok then
-                log.warn("cert_cache_failed", { domain = name, err = serr })
-            end
-        end
-    end
-
-    if current and current.raw == json then
-        current.at = now()
-        return current, tier
-    end
-
-    local parsed, perr = parse(name, json)
-    if not parsed then
+local certs = tiered_cache.new({
+    name = "certs",
+    shm = "edge_certs",
+    negative_shm = "edge_negative",
+    neg_prefix = "c:",
+    lock_shm = "edge_locks",
+    lru_size = conf.lru_size,
+    ttl_s = conf.shm_ttl,
+    neg_ttl_s = conf.miss_ttl,
+    resurrect_ttl_s = caches.resurrect_ttl_s,
+    lock_wait_s = caches.lock_wait_ms / 1000,
+    -- /certs/forget (a renewal, a revocation) reaches every worker's parsed copy at once.
+    shared_invalidation = true,
+    load = function(name)
+        return redis.get(keys.cert(name))
+    end,
+    -- Parsing is the expensive part (hundreds of µs in OpenSSL 3): the cache parses again only
+    -- when the stored JSON changed.
+    decode = parse,
+    on_load_error = function(name, err)
+        metrics.error("redis")
+        log.warn("cert_lookup_failed", { domain = name, err = err })
+    end,
+    on_invalid = function(name, err)
         metrics.error("corrupt_certificate")
-        log.err("corrupt_certificate", { domain = name, err = perr })
-        negative:set(NEG_PREFIX .. name, true, conf.miss_ttl)
+        log.err("corrupt_certificate", { domain = name, err = err })
+    end,
+})
+
+-- The metric label of each cache tier.
+local TIER = { lru = "lru", shm = "shm", stale = "stale", loader = "redis", negative = "miss", error = "miss" }
+
+-- Looks one exact name up through the tiers. Returns entry, tier ("lru"|"shm"|"stale"|"redis"|"miss").
+local function lookup(name)
+    local entry, _, tier = certs:get(name)
+    if not entry then
         return nil, "miss"
     end
-    parsed.raw = json
-    lru:set(name, parsed)
-    return parsed, tier
+    return entry, TIER[tier] or tier
 end
 
 -- The platform wildcard answers for `<tenant>.<platform>` and for the platform apex.
@@ -154,13 +113,15 @@ function _M.find(name)
     return entry, tier
 end
 
--- Drops a name from the shared dict and, through a marker every worker checks on an LRU hit,
--- from every worker's LRU: the next handshake reads Redis.
+-- Drops a name from every tier in every worker: the next handshake reads Redis.
 function _M.forget(name)
-    lru:delete(name)
-    shm:delete(name)
-    negative:delete(NEG_PREFIX .. name)
-    shm:set(FORGOTTEN .. name, now(), CHECK_EVERY + 1)
+    certs:delete(name)
+end
+
+-- Reads a name's certificate from Redis now, past the cached miss (the issuer just wrote it).
+function _M.reload(name)
+    local entry = certs:reload(name)
+    return entry
 end
 
 function _M.certificate()

@@ -10,7 +10,9 @@ import type { CertificateStatus } from './state.ts';
  * mounted on the sidecar runtime's health server, which answers /healthz and /readyz.
  *
  *   POST /v1/certificates/<domain>  ask for a certificate: 202 while the order runs on,
- *                                   409 when refused (registry, backoff, budget), 200 when present
+ *        [?wait_ms=<n>]             409 when refused (registry, backoff, budget) or failed, 200 when
+ *                                   present; with wait_ms the answer waits up to n ms for the order
+ *                                   to settle, so a handshake learns a failure the moment it happens
  *   GET  /v1/certificates/<domain>  the domain's certificate state
  *   GET  /v1/account                the account's JWK thumbprint (for acme.accountThumbprint)
  *   GET  /metrics                   Prometheus text; `edge_issuer_orders_total` counts orders
@@ -24,8 +26,17 @@ export interface ApiDeps {
   readonly ready: () => boolean;
 }
 
-/** How long POST waits for a quick refusal before answering 202. */
+/** How long POST waits for a quick refusal before answering 202, unless the caller asks for longer. */
 const EARLY_ANSWER_MS = 100;
+/** The longest `wait_ms` honoured: a handshake never waits longer than this anyway. */
+const MAX_WAIT_MS = 30_000;
+
+/** `?wait_ms=<n>`: how long the caller waits for the outcome; EARLY_ANSWER_MS when absent or malformed. */
+function answerWithinMs(url: URL): number {
+  const raw = url.searchParams.get('wait_ms');
+  const n = raw !== null && /^\d{1,6}$/.test(raw) ? Number(raw) : Number.NaN;
+  return Number.isFinite(n) ? Math.min(Math.max(n, EARLY_ANSWER_MS), MAX_WAIT_MS) : EARLY_ANSWER_MS;
+}
 
 function metrics(deps: ApiDeps): string {
   const { issuer } = deps;
@@ -70,14 +81,18 @@ async function handle(deps: ApiDeps, req: IncomingMessage, res: ServerResponse):
   if (req.method === 'GET') return send(res, 200, await deps.state(domain));
   if (req.method === 'POST') {
     if (!deps.ready()) return send(res, 503, { error: 'stopping' });
-    // Refusals (registry, backoff) settle at once and are answered 409 so the handshake stops
-    // waiting; otherwise 202 and the handshake polls Redis while the order runs on.
+    // Refusals and failures are answered 409 as soon as they are known (within the caller's
+    // wait_ms) so the handshake stops waiting; 202 when the order runs on past it (or another
+    // task holds the lease), and the handshake polls Redis.
     const flight = deps.issuer.request(domain);
     flight.catch((err) => deps.log.error({ domain, err }, 'request failed'));
+    let timer: NodeJS.Timeout | undefined;
     const early = await Promise.race([
       flight,
-      new Promise<undefined>((r) => setTimeout(() => r(undefined), EARLY_ANSWER_MS)),
-    ]);
+      new Promise<undefined>((r) => {
+        timer = setTimeout(() => r(undefined), answerWithinMs(url));
+      }),
+    ]).finally(() => clearTimeout(timer));
     if (early?.status === 'refused' || early?.status === 'failed') return send(res, 409, early);
     if (early?.status === 'present' || early?.status === 'issued') return send(res, 200, early);
     return send(res, 202, { status: 'accepted' });

@@ -1,0 +1,339 @@
+-- One tiered cache for everything the edge reads from Redis (certificates, routing records, purge
+-- state), in the shape of Kong's mlcache: this worker's LRU of decoded values, then a shared dict
+-- of the raw values every worker reads, then the loader (Redis).
+--
+-- * Positive TTL (ttl_s): a raw value is read again from the loader at most this long after it
+--   was loaded, so whatever reaches Redis by any path (event, bootstrap, hand repair) is served
+--   within ttl_s. Decoding is skipped when the raw value did not change (certificates are
+--   expensive to parse).
+-- * Negative TTL (neg_ttl_s): "absent" answers live in their own bounded dict (negative_shm),
+--   never in the LRU or the positive dict, so a flood of unknown keys evicts only other negative
+--   answers, never the known-good values that serve during an outage.
+-- * Serve stale on error (resurrect_ttl_s): when the loader fails, the last known value is served
+--   and counted fresh for resurrect_ttl_s before the loader is tried again. Positive entries in
+--   the shared dict never expire by themselves (only the dict's own LRU evicts them when full), so
+--   an outage of any length keeps serving known keys.
+-- * One load per key at a time across workers: a shared-dict `add` lock (lua-resty-lock is not
+--   packaged by Debian). A worker that finds the lock taken serves its stale copy at once, or,
+--   with nothing to serve, waits up to lock_wait_s for the holder's answer.
+-- * Explicit invalidation: delete(key) and set(key, raw) take effect in every worker at once for
+--   caches made with shared_invalidation; other caches converge within ttl_s.
+--
+-- Values in the shared dict are the loader's raw strings; the flags hold the second (ngx.time)
+-- until which the value is fresh. Keys starting with "!" are the cache's own (host names, record
+-- keys and tenant ids never start with it).
+local lrucache = require "resty.lrucache"
+local log = require "edge.log"
+
+local now = ngx.now
+local time = ngx.time
+local sleep = ngx.sleep
+local update_time = ngx.update_time
+local min = math.min
+local error = error
+local tostring = tostring
+local setmetatable = setmetatable
+
+local _M = {}
+local mt = { __index = _M }
+
+local MARK = "!f:" -- "!f:<key>" = ngx.now() when the key was last set or deleted explicitly
+
+local function dict(name)
+    local shm = ngx.shared[name]
+    if not shm then
+        error("edge: lua_shared_dict " .. tostring(name) .. " is not declared")
+    end
+    return shm
+end
+
+local function positive(opts, field)
+    local v = opts[field]
+    if type(v) ~= "number" or v <= 0 then
+        error("edge: tiered cache " .. tostring(opts.name) .. ": " .. field .. " must be a positive number")
+    end
+    return v
+end
+
+-- Options (all required unless marked):
+--   name             for logs
+--   shm              positive shared dict (raw values)
+--   negative_shm     shared dict for "absent" answers; neg_prefix keeps caches apart in it
+--   lock_shm         shared dict for the load locks
+--   lru_size         decoded values per worker
+--   ttl_s, neg_ttl_s, resurrect_ttl_s, lock_wait_s
+--   load(key)        -> raw string | nil (absent), or nil, err (the loader failed)
+--   decode(raw, key) -> value, or nil, err (the stored value is invalid: treated as absent)
+--   on_load_error(key, err)    optional: metrics and logs of the caller's kind
+--   on_invalid(key, err)       optional
+--   shared_invalidation        optional: every LRU hit checks a marker in the shared dict so
+--                              set/delete reach every worker at once (one shared-dict read per hit)
+function _M.new(opts)
+    local lru, err = lrucache.new(opts.lru_size)
+    if not lru then
+        error("edge: failed to create the " .. tostring(opts.name) .. " LRU: " .. tostring(err))
+    end
+    if type(opts.load) ~= "function" or type(opts.decode) ~= "function" then
+        error("edge: tiered cache " .. tostring(opts.name) .. " needs load and decode functions")
+    end
+    local self = {
+        name = opts.name,
+        lru = lru,
+        shm = dict(opts.shm),
+        negative = dict(opts.negative_shm),
+        locks = dict(opts.lock_shm),
+        neg_prefix = opts.neg_prefix or "",
+        lock_prefix = "tc:" .. opts.name .. ":",
+        ttl = positive(opts, "ttl_s"),
+        neg_ttl = positive(opts, "neg_ttl_s"),
+        resurrect_ttl = positive(opts, "resurrect_ttl_s"),
+        lock_wait = positive(opts, "lock_wait_s"),
+        load_fn = opts.load,
+        decode = opts.decode,
+        on_load_error = opts.on_load_error,
+        on_invalid = opts.on_invalid,
+        shared_invalidation = opts.shared_invalidation and true or false,
+    }
+    -- A lock outlives a hung loader by this much at most; the loader's own timeouts end it sooner.
+    self.lock_ttl = self.lock_wait + 1
+    return setmetatable(self, mt)
+end
+
+-- True when the worker's entry predates an explicit set/delete in another worker.
+--
+-- This is the only shared-dict read on an LRU hit, and only for caches made with
+-- shared_invalidation. To make an LRU hit cost nothing beyond the LRU (issue 12), replace it
+-- with a per-cache version counter: set/delete do `shm:incr("!v", 1, 0)` and append the key to
+-- a bounded change log ("!c:<version>" = key); each worker runs an ngx.timer.every(interval)
+-- that compares the counter with the one it saw last and drops the logged keys from its LRU
+-- (lru:flush_all() when it fell behind the log). Callers keep get/set/delete unchanged; an
+-- explicit change is then visible in every worker within the timer's interval instead of at once.
+local function invalidated(self, key, entry)
+    if not self.shared_invalidation then
+        return false
+    end
+    local marked = self.shm:get(MARK .. key)
+    return marked ~= nil and marked >= entry.at
+end
+
+-- Decodes raw (reusing the previous decoded value when raw did not change) and keeps it in this
+-- worker's LRU until `fresh_until`. Returns the value, or nil and the decoder's error.
+local function promote(self, key, raw, fresh_until, previous)
+    local value
+    if previous and previous.raw == raw then
+        value = previous.value
+    else
+        local err
+        value, err = self.decode(raw, key)
+        if value == nil then
+            return nil, err or "invalid value"
+        end
+    end
+    local ttl = fresh_until - now()
+    -- An entry already due keeps a tiny TTL: still there as the stale copy of the next lookup.
+    self.lru:set(key, { value = value, raw = raw, at = now() }, ttl > 0 and ttl or 0.001)
+    return value
+end
+
+local function invalid(self, key, err)
+    if self.on_invalid then
+        self.on_invalid(key, err)
+    else
+        log.err("cache_invalid_value", { cache = self.name, key = key, err = err })
+    end
+    self.lru:delete(key)
+    self.shm:delete(key)
+    self.negative:set(self.neg_prefix .. key, true, self.neg_ttl)
+end
+
+local function store(self, key, raw, fresh_until)
+    local ok, err = self.shm:set(key, raw, 0, fresh_until)
+    if not ok then
+        log.warn("cache_store_failed", { cache = self.name, key = key, err = err })
+    end
+end
+
+-- Asks the loader and updates every tier. `last` is the raw value known before (stale), and
+-- `previous` this worker's LRU entry, if any. Returns value, err, tier.
+local function load(self, key, last, previous)
+    local raw, err = self.load_fn(key)
+    if err then
+        if self.on_load_error then
+            self.on_load_error(key, err)
+        else
+            log.warn("cache_load_failed", { cache = self.name, key = key, err = err })
+        end
+        if last == nil then
+            return nil, err, "error"
+        end
+        -- Resurrect the last known copy: served, and the loader left alone, for resurrect_ttl_s.
+        local fresh_until = time() + self.resurrect_ttl
+        store(self, key, last, fresh_until)
+        local value, derr = promote(self, key, last, fresh_until, previous)
+        if value == nil then
+            invalid(self, key, derr)
+            return nil, err, "error"
+        end
+        return value, nil, "stale"
+    end
+    if raw == nil then
+        self.lru:delete(key)
+        self.shm:delete(key)
+        self.negative:set(self.neg_prefix .. key, true, self.neg_ttl)
+        return nil, nil, "loader"
+    end
+    local fresh_until = time() + self.ttl
+    local value, derr = promote(self, key, raw, fresh_until, previous)
+    if value == nil then
+        invalid(self, key, derr)
+        return nil, nil, "loader"
+    end
+    store(self, key, raw, fresh_until)
+    self.negative:delete(self.neg_prefix .. key)
+    return value, nil, "loader"
+end
+
+-- Another worker holds the load lock: wait for it to finish (or lock_wait_s), then read the
+-- shared dicts again. Returns found, value, tier; found is false when nothing settled.
+local function await(self, key, lock)
+    update_time()
+    local deadline = now() + self.lock_wait
+    local step = 0.001
+    while self.locks:get(lock) do
+        local left = deadline - now()
+        if left <= 0 then
+            return false
+        end
+        sleep(min(step, left))
+        step = min(step * 2, 0.05)
+        update_time()
+    end
+    local raw, fresh_until = self.shm:get(key)
+    if raw ~= nil and fresh_until > time() then
+        local value, err = promote(self, key, raw, fresh_until, nil)
+        if value == nil then
+            invalid(self, key, err)
+            return true, nil, "shm"
+        end
+        return true, value, "shm"
+    end
+    if self.negative:get(self.neg_prefix .. key) then
+        return true, nil, "negative"
+    end
+    return false
+end
+
+-- Returns value, err, tier. value nil and err nil: the key is absent. err: the loader failed and
+-- nothing is known. tier: "lru", "shm", "negative" (remembered absent), "loader", "stale" (a
+-- known copy served because the loader failed or another worker is loading), "error".
+-- Loads (and waits for other workers) only in phases that may yield.
+function _M.get(self, key)
+    local entry, stale = self.lru:get(key)
+    if entry then
+        if not invalidated(self, key, entry) then
+            return entry.value, nil, "lru"
+        end
+        stale = entry
+    end
+
+    local raw, fresh_until = self.shm:get(key)
+    if raw ~= nil then
+        if fresh_until > time() then
+            local value, err = promote(self, key, raw, fresh_until, stale)
+            if value == nil then
+                invalid(self, key, err)
+                return nil, nil, "shm"
+            end
+            return value, nil, "shm"
+        end
+    elseif self.negative:get(self.neg_prefix .. key) then
+        return nil, nil, "negative"
+    end
+    local last = raw
+    if last == nil and stale then
+        last = stale.raw
+    end
+
+    local lock = self.lock_prefix .. key
+    local locked, lerr = self.locks:add(lock, true, self.lock_ttl)
+    if not locked and lerr == "exists" then
+        if last ~= nil then
+            -- Someone is loading it now: the known copy, without waiting.
+            if stale and stale.raw == last then
+                return stale.value, nil, "stale"
+            end
+            local value = promote(self, key, last, 0, stale)
+            if value ~= nil then
+                return value, nil, "stale"
+            end
+        end
+        local found, value, tier = await(self, key, lock)
+        if found then
+            return value, nil, tier
+        end
+    elseif not locked then
+        log.warn("cache_lock_failed", { cache = self.name, key = key, err = lerr })
+    end
+    local value, err, tier = load(self, key, last, stale)
+    if locked then
+        self.locks:delete(lock)
+    end
+    return value, err, tier
+end
+
+-- Reads the loader now, past every tier (and the negative answer), and updates them.
+-- For a caller that knows the value just changed (the issuer's certificate landed).
+function _M.reload(self, key)
+    local entry, stale = self.lru:get(key)
+    local last = self.shm:get(key)
+    local previous = entry or stale
+    if last == nil and previous then
+        last = previous.raw
+    end
+    return load(self, key, last, previous)
+end
+
+-- This worker's decoded value without any I/O, also past its TTL (for phases that cannot
+-- yield, such as header filters). nil when this worker has none.
+function _M.peek(self, key)
+    local entry, stale = self.lru:get(key)
+    entry = entry or stale
+    return entry and entry.value
+end
+
+local function mark(self, key)
+    if self.shared_invalidation then
+        -- The real time, not the cached one: an entry another worker read before this change
+        -- always carries an earlier `at` than the marker.
+        update_time()
+        local ok, err = self.shm:set(MARK .. key, now(), self.ttl + 1)
+        if not ok then
+            log.warn("cache_mark_failed", { cache = self.name, key = key, err = err })
+        end
+    end
+end
+
+-- Publishes a raw value the caller just wrote to the loader's store (a purge applied here):
+-- fresh for ttl_s in the shared dict; in every worker at once with shared_invalidation.
+function _M.set(self, key, raw)
+    local fresh_until = time() + self.ttl
+    local ok, err = self.shm:set(key, raw, 0, fresh_until)
+    if not ok then
+        return nil, "failed to store " .. self.name .. " value: " .. tostring(err)
+    end
+    self.negative:delete(self.neg_prefix .. key)
+    self.lru:delete(key)
+    mark(self, key)
+    return true
+end
+
+-- Forgets a key in every tier: the next lookup asks the loader. In every worker at once with
+-- shared_invalidation, else within ttl_s.
+function _M.delete(self, key)
+    self.lru:delete(key)
+    self.shm:delete(key)
+    self.negative:delete(self.neg_prefix .. key)
+    mark(self, key)
+end
+
+return _M
