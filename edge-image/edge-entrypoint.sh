@@ -24,6 +24,8 @@ if [ ! -s "$conf_dir/fallback.crt" ] || [ ! -s "$conf_dir/fallback.key" ]; then
 fi
 
 mkdir -p "$run_dir/tmp"
+# The fill hop's socket (nginx.conf) is left behind when nginx is killed; bind would then fail.
+rm -f "$run_dir"/fill-*.sock
 if [ "${EDGE_TLS_ENGINE:-native}" = "auto-ssl" ]; then
   mkdir -p "$run_dir/auto-ssl"
 fi

@@ -156,6 +156,8 @@ function view(config: EdgeConfig) {
     originConnectMs: timeouts.originConnectMs,
     originSendMs: timeouts.originSendMs,
     originReadMs: timeouts.originReadMs,
+    // The cached location waits for the fill hop's whole origin exchange.
+    fillReadMs: timeouts.originConnectMs + timeouts.originSendMs + timeouts.originReadMs + 1000,
     clientMaxBody: limits.clientMaxBody,
     headerBuffers: limits.headerBuffers,
     headerBufferSize: limits.headerBufferSize,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +81,8 @@ export async function assertWorkersCanEnter(dir: string, what: string): Promise<
 export async function prepareEdge(config: EdgeConfig, env: NodeJS.ProcessEnv): Promise<string> {
   const runtime = detectNginxRuntime();
   await mkdir(join(config.paths.runDir, 'tmp'), { recursive: true });
+  // The fill hop's socket (nginx.conf) outlives an nginx that was killed; bind would then fail.
+  await rm(join(config.paths.runDir, `fill-${config.listen.httpsPort}.sock`), { force: true });
   await mkdir(config.paths.cacheDir, { recursive: true });
   // Started as root, nginx's workers run as nobody: they must reach the cache and temp directories.
   await chmod(config.paths.runDir, 0o755);

@@ -1,14 +1,15 @@
 -- Whether a response from the origin may be stored, and for how long it stays fresh (RFC 9111
 -- §3, §4.2, §3.5; RFC 9213 CDN-Cache-Control), decided in the header filter with the one parser.
 --
--- nginx's proxy_cache stays the store: it computes its own expiry (a substring search for
--- s-maxage/max-age, then Expires, then proxy_cache_valid) and serves stale only as the
--- response's stale-while-revalidate/stale-if-error allow. This module can only make that
--- stricter: when nginx would keep a copy fresh longer than the specification allows, or store
--- one it must not, the copy is not stored ($edge_no_store feeds proxy_no_cache, which nginx
--- checks after the header filter). Responses without explicit freshness are kept by nginx for
--- one second (proxy_cache_valid) so that they are revalidated with their validators; the memory
--- tier holds them for their heuristic or tenant-default freshness.
+-- nginx's proxy_cache stays the store: it computes its own expiry (X-Accel-Expires, else a
+-- substring search for s-maxage/max-age, then Expires, then proxy_cache_valid) from the
+-- upstream's headers, before any Lua header filter runs, and serves stale only as the response's
+-- stale-while-revalidate/stale-if-error allow. So the lifetime is given where the headers are
+-- made: the fill hop (edge.fill) between proxy_cache and the origin adds X-Accel-Expires with
+-- the freshness computed here (heuristic, tenant default, CDN-Cache-Control, minus Age). In the
+-- cached location this module can then only make nginx stricter: when nginx would keep a copy
+-- fresh longer than the specification allows, or store one it must not, the copy is not stored
+-- ($edge_no_store feeds proxy_no_cache, which nginx checks after the header filter).
 local cc = require "edge.cache_control"
 local config = require("edge.config").get()
 
@@ -50,8 +51,13 @@ local function joined(v)
 end
 
 -- What nginx 1.26 will do with the response: its freshness lifetime in seconds, or nil when it
--- will not store it (ngx_http_upstream_process_cache_control and _expires, simplified).
-local function nginx_lifetime(raw_cc, expires, status, t)
+-- will not store it (ngx_http_upstream_process_accel_expires, _cache_control and _expires,
+-- simplified). X-Accel-Expires reaches the cached location only from the fill hop.
+local function nginx_lifetime(raw_cc, expires, status, t, accel)
+    local accel_s = tonumber(accel)
+    if accel_s then
+        return accel_s > 0 and accel_s or nil
+    end
     if raw_cc then
         local l = lower(raw_cc)
         if find(l, "no-cache", 1, true) or find(l, "no-store", 1, true) or find(l, "private", 1, true) then
@@ -79,10 +85,12 @@ local function nginx_lifetime(raw_cc, expires, status, t)
     return HEURISTIC[status] and 1 or nil
 end
 
--- The request's verdict: store (boolean), why (a Cache-Status detail token when not stored),
--- fresh_s (seconds it stays fresh from now, by the specification) and age_s.
--- `tenant_cache` is the tenant record's cache settings, or nil.
-function _M.evaluate(status, tenant_cache)
+-- What the specifications allow for the response being sent: store (boolean), why (a
+-- Cache-Status detail token when not stored), fresh_s (seconds it stays fresh from now) and
+-- age_s; nginx's own plans are not considered. `tenant_cache` is the tenant record's cache
+-- settings, or nil. `revalidated`: a 304 answering a revalidation, judged as the stored 200 it
+-- refreshes, with the request's If-Modified-Since standing in for a Last-Modified it may omit.
+local function allowed(status, tenant_cache, revalidated)
     local header = ngx.header
     local var = ngx.var
     local t = now()
@@ -135,6 +143,11 @@ function _M.evaluate(status, tenant_cache)
     end
     local last_modified = var.upstream_http_last_modified or header["Last-Modified"]
     local has_validator = last_modified or var.upstream_http_etag or header["ETag"]
+    if revalidated then
+        status = 200
+        last_modified = last_modified or var.http_if_modified_since
+        has_validator = true
+    end
     if not explicit then
         local lm = HEURISTIC[status] and parse_http_time(last_modified or "")
         local default = tenant_cache and tenant_cache.default_ttl_s or global_default_ttl
@@ -152,17 +165,32 @@ function _M.evaluate(status, tenant_cache)
             lifetime = 0
         end
     end
-    local fresh = lifetime - age
+    return { store = true, fresh_s = lifetime - age, age_s = age }, raw_cc, expires, has_validator, t
+end
 
-    local nginx = nginx_lifetime(raw_cc, expires, status, t)
+-- The fill hop's question: what the specifications allow (see allowed()).
+function _M.allowed(status, tenant_cache, revalidated)
+    return (allowed(status, tenant_cache, revalidated))
+end
+
+-- The cached location's verdict: what the specifications allow, and not stored when nginx would
+-- keep the copy fresh longer than that.
+function _M.evaluate(status, tenant_cache)
+    local verdict, raw_cc, expires, has_validator, t = allowed(status, tenant_cache)
+    if not verdict.store then
+        return verdict
+    end
+    local fresh = verdict.fresh_s
+    local nginx = nginx_lifetime(raw_cc, expires, status, t, ngx.var.upstream_http_x_accel_expires)
     if not nginx then
-        return { store = false, why = "not-storable", fresh_s = fresh, age_s = age }
+        return { store = false, why = "not-storable", fresh_s = fresh, age_s = verdict.age_s }
     end
     -- nginx keeps it fresh for `nginx` seconds from now; one second is nginx's clock granularity.
     if fresh < nginx - 1 and not (nginx == 1 and has_validator) then
-        return { store = false, why = fresh > 0 and "shorter-freshness" or "stale", fresh_s = fresh, age_s = age }
+        local why = fresh > 0 and "shorter-freshness" or "stale"
+        return { store = false, why = why, fresh_s = fresh, age_s = verdict.age_s }
     end
-    return { store = true, fresh_s = fresh, age_s = age }
+    return verdict
 end
 
 return _M

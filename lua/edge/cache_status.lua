@@ -32,6 +32,13 @@ local FORMS = {
 }
 
 function _M.header_filter()
+    local header = ngx.header
+    -- The fill hop's mark (edge.fill): Cache-Control set aside where CDN-Cache-Control governs.
+    local moved = header["X-Edge-Cache-Control"]
+    if moved then
+        header["Cache-Control"] = moved
+        header["X-Edge-Cache-Control"] = nil
+    end
     if ngx.is_subrequest then
         -- A background cache refresh: the client's request is counted already; the storing rule applies.
         local status = ngx.var.upstream_cache_status

@@ -133,6 +133,11 @@ function _M.route()
     var.edge_origin_host = origin.authority
     var.edge_origin_name = origin.host
     var.edge_origin_uri = origin.base .. site_path
+    -- For the fill hop's heuristic and default freshness (edge.fill).
+    local cache = tenant.cache
+    if cache then
+        var.edge_fill_cache = (cache.heuristic_max_s or "") .. "," .. (cache.default_ttl_s or "")
+    end
 
     local state, err = purge_state.state(tenant.id)
     if not state then

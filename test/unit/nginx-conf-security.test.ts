@@ -42,6 +42,19 @@ describe('security defaults in the rendered nginx.conf', () => {
     expect(conf).toContain('proxy_hide_header Strict-Transport-Security;');
   });
 
+  it('fills the cache through the fill hop: origins never set X-Accel-*, only the hop sets X-Accel-Expires', () => {
+    const conf = renderNginxConf(config());
+    const cached = conf.slice(conf.indexOf('proxy_pass http://edge_fill'), conf.indexOf('listen unix:'));
+    const fill = conf.slice(conf.indexOf('listen unix:'));
+    expect(cached).toContain(
+      'proxy_ignore_headers X-Accel-Redirect X-Accel-Limit-Rate X-Accel-Buffering X-Accel-Charset;',
+    );
+    expect(fill).toContain(
+      'proxy_ignore_headers X-Accel-Redirect X-Accel-Expires X-Accel-Limit-Rate X-Accel-Buffering X-Accel-Charset;',
+    );
+    expect(fill).toContain('header_filter_by_lua_block { require("edge.fill").header_filter() }');
+  });
+
   it("refuses the task's own ports as origins, issuer included", () => {
     const lua = luaRuntimeConfig(
       config({ tls: { issuerUrl: 'http://127.0.0.1:9180' }, origins: { deniedPorts: [9181] } }),
