@@ -33,11 +33,15 @@ local FORMS = {
 
 function _M.header_filter()
     local header = ngx.header
-    -- The fill hop's mark (edge.fill): Cache-Control set aside where CDN-Cache-Control governs.
+    -- The fill hop's marks (edge.fill): Cache-Control set aside where CDN-Cache-Control governs,
+    -- and "identity" for "not compressed: no-transform". Neither is for clients.
     local moved = header["X-Edge-Cache-Control"]
     if moved then
         header["Cache-Control"] = moved
         header["X-Edge-Cache-Control"] = nil
+    end
+    if header["Content-Encoding"] == "identity" then
+        header["Content-Encoding"] = nil
     end
     if ngx.is_subrequest then
         -- A background cache refresh: the client's request is counted already; the storing rule applies.

@@ -6,12 +6,16 @@
 -- (heuristic freshness, a tenant default, CDN-Cache-Control, max-age minus Age) has to be in the
 -- upstream's answer: this hop proxies to the origin and adds X-Accel-Expires with the freshness
 -- edge.cache_policy allows. The origin's own X-Accel-* never pass this hop, so only the edge sets
--- it.
+-- it. This hop also compresses (gzip, brotli) for the normalised Accept-Encoding it is sent, so
+-- proxy_cache stores each variant once, compressed, and hits are never recompressed.
 local cache_policy = require "edge.cache_policy"
+local cc = require "edge.cache_control"
 
 local floor = math.floor
 local match = string.match
 local tonumber = tonumber
+local type = type
+local concat = table.concat
 
 local _M = {}
 
@@ -46,6 +50,14 @@ function _M.header_filter()
             header["Cache-Control"] = nil
             header["X-Edge-Cache-Control"] = raw
         end
+    end
+    -- RFC 9110 §7.7: no-transform forbids compressing on the way. Any Content-Encoding makes the
+    -- gzip and brotli filters pass the body as it is; the cached location removes "identity".
+    if type(raw) == "table" then
+        raw = concat(raw, ",")
+    end
+    if raw and not header["Content-Encoding"] and cc.parse(raw)["no-transform"] then
+        header["Content-Encoding"] = "identity"
     end
 end
 

@@ -5,7 +5,8 @@
 --
 -- Entries use the proxy_cache key, purge generation included, so a purge misses here exactly
 -- as it misses there. A copy is made from a 200 response to a GET when it is small enough, has a
--- Content-Length, no Set-Cookie and no Vary, that edge.cache_policy lets proxy_cache store; it
+-- Content-Length, no Set-Cookie and no Vary but Accept-Encoding (the key holds the normalised
+-- Accept-Encoding, edge.encoding), that edge.cache_policy lets proxy_cache store; it
 -- lives for its remaining freshness by that policy (explicit, heuristic or the tenant's default,
 -- minus its age), at most cache.memory_max_ttl seconds. Conditional, Range and credentialed
 -- requests go to proxy_cache.
@@ -18,6 +19,8 @@ local records = require "edge.records"
 local shm = ngx.shared.edge_objects
 local now = ngx.now
 local find = string.find
+local gmatch = string.gmatch
+local lower = string.lower
 local sub = string.sub
 local concat = table.concat
 local floor = math.floor
@@ -42,15 +45,33 @@ local decoded = assert(lrucache.new(4096))
 local SKIP = {
     ["date"] = true, ["server"] = true, ["connection"] = true, ["keep-alive"] = true,
     ["transfer-encoding"] = true, ["content-length"] = true, ["cache-status"] = true,
-    ["age"] = true, ["set-cookie"] = true, ["vary"] = true,
+    ["age"] = true, ["set-cookie"] = true,
 }
+
+-- The memory key: proxy_cache's, and the normalised Accept-Encoding the copy was made for.
+local function memory_key(key)
+    return key .. "|" .. (ngx.var.http_accept_encoding or "")
+end
+
+-- true when a Vary value names nothing but Accept-Encoding (which the key holds).
+local function varies_only_by_encoding(vary)
+    if type(vary) == "table" then
+        vary = concat(vary, ",")
+    end
+    for name in gmatch(vary, "[^,%s]+") do
+        if lower(name) ~= "accept-encoding" then
+            return false
+        end
+    end
+    return true
+end
 
 -- Answers the request from memory when it can; returns false to let proxy_cache handle it.
 function _M.serve(key, method)
     if method ~= "GET" and method ~= "HEAD" then
         return false
     end
-    local value = shm:get(key)
+    local value = shm:get(memory_key(key))
     if not value then
         return false
     end
@@ -98,7 +119,8 @@ function _M.start_fill(cache_status, verdict)
     -- nginx keeps the length outside the header list; this variable reads it. A chunked
     -- response has none: its size is checked while it is collected.
     local length = tonumber(var.sent_http_content_length)
-    if (length and length > max_bytes) or header["Set-Cookie"] or header["Vary"] then
+    local vary = header["Vary"]
+    if (length and length > max_bytes) or header["Set-Cookie"] or (vary and not varies_only_by_encoding(vary)) then
         return
     end
     if not verdict then
@@ -120,7 +142,7 @@ function _M.start_fill(cache_status, verdict)
         end
     end
     ngx.ctx.memory_fill = {
-        key = var.edge_cache_key,
+        key = memory_key(var.edge_cache_key),
         length = length,
         ttl = ttl,
         meta = cjson.encode({ h = headers, a = age, t = now() }),
