@@ -9,6 +9,10 @@ end
 
 local getenv = os.getenv
 
+-- rawget: the client turns any unknown method name into a Redis command, so `red.set_timeouts`
+-- is never nil, and on a client without it the timeouts would silently stay at nginx's 60 s.
+local has_set_timeouts = rawget(redis, "set_timeouts") ~= nil
+
 local _M = { null = ngx.null }
 
 local conf = config.redis
@@ -21,7 +25,7 @@ function _M.connect()
     if not red then
         return nil, "failed to create redis client: " .. tostring(err)
     end
-    if red.set_timeouts then
+    if has_set_timeouts then
         red:set_timeouts(conf.timeout_ms, conf.timeout_ms, conf.timeout_ms)
     else -- lua-resty-redis before 0.28 (Debian 12)
         red:set_timeout(conf.timeout_ms)
