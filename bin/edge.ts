@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env node
 import { runCli } from '../lib/control/cli/main.ts';
 
 // The control plane CLI: `edge --help`. Exit status 0 done, 1 failed, 2 usage or validation error.

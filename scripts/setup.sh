@@ -31,3 +31,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
   echo "$EDGE_NODE_MAJOR" >"$marker"
 fi
+# The CLI runs compiled (dist/bin/edge.js, package.json bin): no transpiling at each command.
+npm run -s build

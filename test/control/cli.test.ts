@@ -1,6 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../lib/local/ports.ts';
 import { TestBed } from '../harness/testbed.ts';
 import { controlStack } from './stack.ts';
@@ -10,6 +12,8 @@ const stack = controlStack(bed, 'edge-cli');
 const ENTRY = fileURLToPath(new URL('../../bin/edge.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const STREAM = 'cli:events';
+/** No resolver answers (a closed port): ownership proofs are not found, quickly. */
+const NO_DNS = { EDGE_DNS_SERVERS: '127.0.0.1:9' };
 
 interface Run {
   readonly code: number;
@@ -17,12 +21,12 @@ interface Run {
   readonly stderr: string;
 }
 
-/** `node --import tsx bin/edge.ts …` with the stack in its environment. */
-function edge(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+/** `node --import tsx bin/edge.ts …` (or another entry) with the stack in its environment. */
+function edge(args: string[], env: NodeJS.ProcessEnv = {}, entry = ['--import', 'tsx', ENTRY]): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', ENTRY, ...args],
+      [...entry, ...args],
       {
         cwd: ROOT,
         env: {
@@ -46,6 +50,11 @@ function edge(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 }
 
 describe('bin/edge.ts', () => {
+  // A task's consumer group: the Redis bus refuses to publish where no task would receive.
+  beforeAll(async () => {
+    await stack.admin.xgroup('CREATE', STREAM, 'task', '$', 'MKSTREAM');
+  });
+
   it('tenant add: exit 0, a human line, the item in the table and the event on the stream', async () => {
     const r = await edge([
       'tenant',
@@ -179,4 +188,82 @@ describe('bin/edge.ts', () => {
     const again = await edge(['tenant', 'add', 'initech', '--origin-http', 'http://o.initech.example']);
     expect(again.stdout).toBe('tenant initech updated (version 2): origin http http://o.initech.example\n');
   });
+
+  it('--help exits 0 with the commands; an unknown option exits 2 naming it', async () => {
+    const help = await edge(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: edge \[options\] \[command\]\n/);
+    expect(help.stdout).toContain('exit status: 0 done, 1 the operation failed, 2 usage or validation error');
+    const bad = await edge(['domain', 'list', '--force']);
+    expect(bad).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "edge: unknown option '--force'\n(edge --help for usage)\n",
+    });
+  });
+
+  it('domain verify: a domain without its proof stays pending_verification', async () => {
+    await edge(['domain', 'add', 'pending.acme-shop.com', '--tenant', 'acme', '--skip-dns-check'], NO_DNS);
+    const r = await edge(['domain', 'verify', 'pending.acme-shop.com', '--json'], NO_DNS);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      domain: 'pending.acme-shop.com',
+      status: 'pending_verification',
+    });
+  });
+
+  it('domain add --wait: exit 1 when the time is up, with the records still missing', async () => {
+    const r = await edge(
+      [
+        'domain',
+        'add',
+        'pending.acme-shop.com',
+        '--tenant',
+        'acme',
+        '--skip-dns-check',
+        '--wait',
+        '--timeout',
+        '1',
+        '--interval',
+        '1',
+      ],
+      NO_DNS,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      'pending.acme-shop.com pending_verification: verification: waiting for the ownership record',
+    );
+    expect(r.stderr).toMatch(
+      /^edge: domain pending\.acme-shop\.com is still pending_verification after 1 s\nrecords to create:\nPURPOSE +TYPE +NAME +VALUE\nownership +TXT +_edge-verify\.pending\.acme-shop\.com +edge-verify=\S+\n/,
+    );
+  });
+
+  it('domain add --wait --json: a failed issuance exits 1 with the reason', async () => {
+    await stack.issuance.failed('www.acme-shop.com', 'CAA forbids letsencrypt.org', Date.now() + 60_000, 1);
+    const r = await edge(
+      ['domain', 'add', 'www.acme-shop.com', '--tenant', 'acme', '--skip-dns-check', '--wait', '--json'],
+      NO_DNS,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stderr)).toMatchObject({
+      error: {
+        kind: 'failed',
+        message: 'domain www.acme-shop.com failed: CAA forbids letsencrypt.org',
+        domain: { status: 'failed', certificate: { state: 'failed' } },
+      },
+    });
+  });
+
+  it('the compiled entry (npm run build) answers like the source', async () => {
+    // Inside the repository, so the compiled files find node_modules; its own package.json says ESM.
+    const out = join(ROOT, 'node_modules/.cache', `edge-cli-test-${process.pid}`);
+    bed.onStop(() => rmSync(out, { recursive: true, force: true }));
+    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.cli.json', '--outDir', out], { cwd: ROOT });
+    writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
+    const compiled = await edge(['domain', 'list', '--json'], {}, [join(out, 'bin/edge.js')]);
+    expect(compiled.code).toBe(0);
+    expect(compiled.stdout).toBe((await edge(['domain', 'list', '--json'])).stdout);
+  }, 120_000);
 });

@@ -84,10 +84,10 @@ describe('input validation', () => {
 describe('command line', () => {
   const cases: [string[], string][] = [
     [[], 'a command is required (edge --help lists them)'],
-    [['deploy'], 'unknown command "deploy" (edge --help lists the commands)'],
+    [['deploy'], "unknown command 'deploy'"],
     [['tenant'], '"tenant" needs a subcommand: add, remove, list or show'],
-    [['tenant', 'rename', 'acme'], 'unknown command "tenant rename"'],
-    [['tenant', 'add'], '"tenant add" needs <id>'],
+    [['tenant', 'rename', 'acme'], "unknown command 'rename' (Did you mean remove?)"],
+    [['tenant', 'add'], "missing required argument 'id'"],
     [
       ['tenant', 'add', 'acme'],
       '"tenant add" needs an origin: --origin-s3 <endpoint> or --origin-http <url>',
@@ -100,17 +100,27 @@ describe('command line', () => {
       ['tenant', 'add', 'acme', '--origin-http', 'http://o.example', '--prefix', 'x/'],
       '--prefix goes with --origin-s3',
     ],
-    [['tenant', 'show', 'acme', 'extra'], 'unexpected argument "extra" for "tenant show"'],
-    [['tenant', 'list', '--host', 'a.com'], 'option --host is not valid for "tenant list"'],
-    [['domain', 'add', 'www.acme.com'], '"domain add" needs --tenant <id>'],
-    [['domain', 'add', 'www.acme.com', '--tenant'], "Option '--tenant <value>' argument missing"],
-    [['domain', 'add', 'www.acme.com', '--tenant', 'acme', '--force'], "Unknown option '--force'"],
-    [['purge'], '"purge" needs --tenant <id>'],
+    [
+      ['tenant', 'show', 'acme', 'extra'],
+      "too many arguments for 'show'. Expected 1 argument but got 2: acme, extra.",
+    ],
+    [['tenant', 'list', '--host', 'a.com'], "unknown option '--host'"],
+    [['domain', 'add', 'www.acme.com'], "required option '--tenant <id>' not specified"],
+    [['domain', 'add', 'www.acme.com', '--tenant'], "option '--tenant <id>' argument missing"],
+    [['domain', 'add', 'www.acme.com', '--tenant', 'acme', '--force'], "unknown option '--force'"],
+    [
+      ['domain', 'add', 'www.acme.com', '--tenant', 'acme', '--wait', '--timeout', '0'],
+      '--timeout takes a whole number of seconds (got "0")',
+    ],
+    [['purge'], "required option '--tenant <id>' not specified"],
     [
       ['purge', '--tenant', 'acme', '--host', 'a.com', '--prefix', '/x/'],
       'give at most one of --host, --prefix and --url (got --host, --prefix)',
     ],
-    [['purge', 'acme'], 'unexpected argument "acme" for "purge"'],
+    [
+      ['purge', '--tenant', 'acme', 'acme'],
+      "too many arguments for 'purge'. Expected 0 arguments but got 1: acme.",
+    ],
     [
       ['domain', 'show', 'Not_A_Domain'],
       'invalid domain "not_a_domain": a lowercase DNS name with at least two labels',
@@ -145,10 +155,22 @@ describe('command line', () => {
     expect(parsed.json).toBe(true);
     expect(parsed.settings.table).toBe('edge');
     expect(parsed.settings['edge-address']).toEqual(['203.0.113.1', '2001:db8::1']);
-    expect(parseCommandLine(['domain', 'add', 'x.example.com', '--help']).command).toEqual({
-      name: 'help',
-      topic: 'domain add',
+    expect(parseCommandLine(['--json', '--table', 't', 'tenant', 'list'])).toEqual({
+      command: { name: 'tenant list' },
+      json: true,
+      settings: { table: 't' },
     });
+    expect(parseCommandLine(['domain', 'add', 'x.example.com', '--tenant', 'a', '--wait']).command).toEqual({
+      name: 'domain add',
+      domain: 'x.example.com',
+      tenant: 'a',
+      skipDnsCheck: false,
+      preverified: false,
+      wait: { timeoutSeconds: 900, intervalSeconds: 5 },
+    });
+    const help = parseCommandLine(['domain', 'add', 'x.example.com', '--help']).command;
+    expect(help.name).toBe('help');
+    expect(help.name === 'help' && help.text).toMatch(/^Usage: edge domain add \[options\] <domain>\n/);
   });
 });
 

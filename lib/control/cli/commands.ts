@@ -1,4 +1,4 @@
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { CommanderError, Option, Command as Program } from 'commander';
 import type { Origin } from '../../core/store/items.ts';
 import { ValidationError } from '../errors.ts';
 import type { PurgeTarget } from '../validation.ts';
@@ -7,7 +7,7 @@ import { SETTINGS } from './config.ts';
 
 /** A command line, parsed: what to do, the settings flags given, and how to print. */
 export type Command =
-  | { readonly name: 'help'; readonly topic?: string }
+  | { readonly name: 'help'; readonly text: string }
   | { readonly name: 'tenant add'; readonly id: string; readonly origin: Origin }
   | { readonly name: 'tenant remove'; readonly id: string }
   | { readonly name: 'tenant list' }
@@ -18,10 +18,13 @@ export type Command =
       readonly tenant: string;
       readonly skipDnsCheck: boolean;
       readonly preverified: boolean;
+      /** Seconds to wait for `active`; absent: return at once. */
+      readonly wait?: { readonly timeoutSeconds: number; readonly intervalSeconds: number };
     }
   | { readonly name: 'domain remove'; readonly domain: string }
   | { readonly name: 'domain list'; readonly tenant?: string }
   | { readonly name: 'domain show'; readonly domain: string }
+  | { readonly name: 'domain verify'; readonly domain: string }
   | { readonly name: 'purge'; readonly tenant: string; readonly target: PurgeTarget };
 
 export interface ParsedCommandLine {
@@ -30,158 +33,193 @@ export interface ParsedCommandLine {
   readonly settings: Record<string, string | string[] | boolean | undefined>;
 }
 
-export const USAGE = `usage: edge <command> [options]
-
-  tenant add <id> (--origin-s3 <endpoint> [--prefix <key prefix>] | --origin-http <url>)
-  tenant remove <id>                 also removes the tenant's domains
-  tenant list
-  tenant show <id>
-  domain add <domain> --tenant <id> [--skip-dns-check] [--preverified]
-                                     --preverified: the operator vouches for the owner
-  domain remove <domain>
-  domain list [--tenant <id>]
-  domain show <domain>               registry entry, certificate state, purges
-  purge --tenant <id> [--host <host> | --prefix </path/> | --url <https://host/path>]
-
-options:
-  --json                             machine-readable output
-  --table <name>                     EDGE_TABLE_NAME
-  --dynamodb-endpoint <url>          EDGE_DYNAMODB_ENDPOINT (dynalite; unset on AWS)
-  --region <region>                  EDGE_REGION or AWS_REGION
-  --bus aws|redis                    EDGE_BUS
-  --sns-topic-arn <arn>              EDGE_SNS_TOPIC_ARN (bus aws)
-  --redis-url <redis://host:port>    EDGE_BUS_REDIS_URL (bus redis)
-  --stream <name>                    EDGE_BUS_STREAM (bus redis; default edge:events)
-  --key-source file|kms              EDGE_KEY_SOURCE (optional; no command decrypts keys)
-  --kms-key-id <id>                  EDGE_KMS_KEY_ID
-  --key-file <path>                  EDGE_LOCAL_KEY_FILE
-  --edge-cname <name>                EDGE_DNS_CNAME, e.g. edge.platform.example
-  --edge-address <ip> (repeatable)   EDGE_DNS_ADDRESSES (comma-separated)
-  --dns-server <ip> (repeatable)     EDGE_DNS_SERVERS (default: the system's resolvers)
-
-exit status: 0 done, 1 the operation failed, 2 usage or validation error
-`;
-
-const settingOptions = Object.fromEntries(
-  Object.values(SETTINGS).map(([flag]) => [
-    flag,
-    { type: 'string', multiple: flag === 'edge-address' || flag === 'dns-server' },
-  ]),
-) as NonNullable<ParseArgsConfig['options']>;
-
-const OPTIONS = {
-  ...settingOptions,
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  'origin-s3': { type: 'string' },
-  'origin-http': { type: 'string' },
-  prefix: { type: 'string' },
-  tenant: { type: 'string' },
-  'skip-dns-check': { type: 'boolean' },
-  preverified: { type: 'boolean' },
-  host: { type: 'string' },
-  url: { type: 'string' },
-} satisfies NonNullable<ParseArgsConfig['options']>;
-
-/** The options each command accepts besides the settings, --json and --help. */
-const ACCEPTS: Record<string, readonly string[]> = {
-  'tenant add': ['origin-s3', 'origin-http', 'prefix'],
-  'tenant remove': [],
-  'tenant list': [],
-  'tenant show': [],
-  'domain add': ['tenant', 'skip-dns-check', 'preverified'],
-  'domain remove': [],
-  'domain list': ['tenant'],
-  'domain show': [],
-  purge: ['tenant', 'host', 'prefix', 'url'],
+const LIST_SETTINGS = new Set(['edge-address', 'dns-server']);
+/** flag → [value name, help]. */
+const SETTING_HELP: Record<string, [string, string]> = {
+  table: ['name', 'EDGE_TABLE_NAME'],
+  'dynamodb-endpoint': ['url', 'EDGE_DYNAMODB_ENDPOINT (dynalite; unset on AWS)'],
+  region: ['region', 'EDGE_REGION or AWS_REGION'],
+  bus: ['aws|redis', 'EDGE_BUS'],
+  'sns-topic-arn': ['arn', 'EDGE_SNS_TOPIC_ARN (bus aws)'],
+  'redis-url': ['redis://host:port', 'EDGE_BUS_REDIS_URL (bus redis)'],
+  stream: ['name', 'EDGE_BUS_STREAM (bus redis; default edge:events)'],
+  'key-source': ['file|kms', 'EDGE_KEY_SOURCE (no command decrypts keys)'],
+  'kms-key-id': ['id', 'EDGE_KMS_KEY_ID'],
+  'key-file': ['path', 'EDGE_LOCAL_KEY_FILE'],
+  'edge-cname': ['name', 'EDGE_DNS_CNAME, e.g. edge.platform.example'],
+  'edge-address': ['ip', 'EDGE_DNS_ADDRESSES (repeatable; the variable comma-separated)'],
+  'dns-server': ['ip', 'EDGE_DNS_SERVERS (repeatable; default the system resolvers)'],
 };
 
-/** Positional arguments after the command's name. */
-const ARGUMENTS: Record<string, readonly string[]> = {
-  'tenant add': ['id'],
-  'tenant remove': ['id'],
-  'tenant show': ['id'],
-  'domain add': ['domain'],
-  'domain remove': ['domain'],
-  'domain show': ['domain'],
-};
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/**
+ * The settings and --json: listed once in `edge --help`, accepted (hidden) by every command too,
+ * since commander hands everything after a command's first own option to that command.
+ */
+function globalOptions(cmd: Program, hidden: boolean): Program {
+  const add = (o: Option) => cmd.addOption(hidden ? o.hideHelp() : o);
+  add(new Option('--json', 'machine-readable output (errors as JSON on stderr)'));
+  for (const [flag] of Object.values(SETTINGS)) {
+    const [value, help] = SETTING_HELP[flag] ?? ['value', ''];
+    const o = new Option(`--${flag} <${value}>`, help);
+    add(LIST_SETTINGS.has(flag) ? o.argParser(collect) : o);
+  }
+  return cmd;
+}
+
+const EPILOG = `
+exit status: 0 done, 1 the operation failed, 2 usage or validation error`;
+
+/** The program, its actions recording the parsed command into `found` (one Program per parse). */
+function program(
+  found: { command?: Command; opts?: Record<string, unknown> },
+  write: (text: string) => void,
+): Program {
+  const root = new Program('edge')
+    .description('The edge control plane: tenants, custom domains, purges.')
+    // Set before the commands are added: they inherit both. Errors become ValidationErrors.
+    .exitOverride()
+    .configureOutput({ writeOut: write, writeErr: write, outputError: () => {} })
+    .showSuggestionAfterError(true)
+    .helpCommand(false)
+    .addHelpText('after', EPILOG);
+  globalOptions(root, false);
+
+  const leaf = (parent: Program, name: string, description: string) =>
+    globalOptions(parent.command(name).description(description), true);
+  const done = (cmd: Program, command: Command) => {
+    found.command = command;
+    found.opts = cmd.optsWithGlobals();
+  };
+
+  const tenant = root.command('tenant').description('tenants and their origins');
+  leaf(tenant, 'add', 'create a tenant or replace its origin')
+    .argument('<id>', 'lowercase letters, digits and dashes')
+    .option('--origin-s3 <endpoint>', 'an S3 static-website endpoint')
+    .option('--prefix <key prefix>', 'key prefix in the bucket (with --origin-s3)')
+    .option('--origin-http <url>', 'any HTTP origin')
+    .action((id: string, o: Record<string, string | undefined>, cmd: Program) =>
+      done(cmd, { name: 'tenant add', id, origin: originFrom(o.originS3, o.originHttp, o.prefix) }),
+    );
+  leaf(tenant, 'remove', "remove a tenant and the tenant's domains")
+    .argument('<id>')
+    .action((id: string, _o: unknown, cmd: Program) => done(cmd, { name: 'tenant remove', id }));
+  leaf(tenant, 'list', 'every tenant').action((_o: unknown, cmd: Program) =>
+    done(cmd, { name: 'tenant list' }),
+  );
+  leaf(tenant, 'show', 'a tenant, its domains and purges')
+    .argument('<id>')
+    .action((id: string, _o: unknown, cmd: Program) => done(cmd, { name: 'tenant show', id }));
+
+  const domain = root.command('domain').description('custom domains: ownership, status, DNS records');
+  leaf(domain, 'add', 'register a custom domain for a tenant (it starts pending_verification)')
+    .argument('<domain>')
+    .requiredOption('--tenant <id>', 'the tenant')
+    .option('--skip-dns-check', 'do not look at where the domain points now')
+    .option('--preverified', 'the operator vouches for the owner (starts verified)')
+    .option('--wait', 'wait until active (or failed), showing verification and issuance')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', '900')
+    .option('--interval <seconds>', 'with --wait: seconds between looks', '5')
+    .action((name: string, o: Record<string, string | boolean | undefined>, cmd: Program) =>
+      done(cmd, {
+        name: 'domain add',
+        domain: name,
+        tenant: o.tenant as string,
+        skipDnsCheck: o.skipDnsCheck === true,
+        preverified: o.preverified === true,
+        ...(o.wait
+          ? {
+              wait: {
+                timeoutSeconds: seconds('--timeout', o.timeout as string),
+                intervalSeconds: seconds('--interval', o.interval as string),
+              },
+            }
+          : {}),
+      }),
+    );
+  leaf(domain, 'remove', 'stop serving a domain')
+    .argument('<domain>')
+    .action((name: string, _o: unknown, cmd: Program) => done(cmd, { name: 'domain remove', domain: name }));
+  leaf(domain, 'list', 'every domain, or one tenant’s')
+    .option('--tenant <id>', 'only this tenant’s')
+    .action((o: { tenant?: string }, cmd: Program) => done(cmd, { name: 'domain list', tenant: o.tenant }));
+  leaf(domain, 'show', 'status brought up to date, certificate, purges, the DNS records to create')
+    .argument('<domain>')
+    .action((name: string, _o: unknown, cmd: Program) => done(cmd, { name: 'domain show', domain: name }));
+  leaf(domain, 'verify', 'look for the ownership proof (TXT or HTTP token) now')
+    .argument('<domain>')
+    .action((name: string, _o: unknown, cmd: Program) => done(cmd, { name: 'domain verify', domain: name }));
+
+  leaf(root, 'purge', "drop cached copies of a tenant's content everywhere (default: everything)")
+    .requiredOption('--tenant <id>', 'the tenant')
+    .option('--host <host>', 'one host of the tenant')
+    .option('--prefix </path/>', 'a path prefix on every host of the tenant')
+    .option('--url <https://host/path>', 'one URL')
+    .action((o: Record<string, string | undefined>, cmd: Program) =>
+      done(cmd, {
+        name: 'purge',
+        tenant: o.tenant as string,
+        target: purgeTarget(o.host, o.prefix, o.url),
+      }),
+    );
+  return root;
+}
 
 function usage(message: string): never {
   throw new ValidationError(message);
 }
 
+function seconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) usage(`${flag} takes a whole number of seconds (got "${value}")`);
+  return n;
+}
+
+/** commander's camelCase option values back to the flags' names, as loadCliConfig reads them. */
+function settingsFrom(opts: Record<string, unknown>): ParsedCommandLine['settings'] {
+  const out: ParsedCommandLine['settings'] = {};
+  for (const [flag] of Object.values(SETTINGS)) {
+    const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const value = opts[key];
+    if (value !== undefined) out[flag] = value as string | string[];
+  }
+  return out;
+}
+
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  const found: { command?: Command; opts?: Record<string, unknown> } = {};
+  let help = '';
+  const root = program(found, (text) => {
+    help += text;
+  });
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    root.parse([...argv], { from: 'user' });
   } catch (err) {
-    // node's messages are precise but long; keep their first sentence.
-    usage(String((err as Error).message).split('. ')[0] ?? 'invalid arguments');
-  }
-  const { values, positionals } = parsed;
-  const json = values.json === true;
-  const settings = values as Record<string, string | string[] | boolean | undefined>;
-  const [group, action, ...rest] = positionals;
-  if (group === undefined || group === 'help') {
-    if (values.help || group === 'help') return { command: { name: 'help' }, json, settings };
-    usage('a command is required (edge --help lists them)');
-  }
-  const name = group === 'purge' ? 'purge' : `${group} ${action ?? ''}`.trim();
-  const args = group === 'purge' ? [action, ...rest].filter((a) => a !== undefined) : rest;
-  if (!(name in ACCEPTS)) {
-    if (group === 'tenant' || group === 'domain') {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') {
+      return { command: { name: 'help', text: help }, json: argv.includes('--json'), settings: {} };
+    }
+    if (err.code === 'commander.help') {
+      // A group (or nothing) without a subcommand.
+      const group = argv.find((a) => !a.startsWith('-'));
       usage(
-        action === undefined
-          ? `"${group}" needs a subcommand: add, remove, list or show`
-          : `unknown command "${name}"`,
+        group === undefined
+          ? 'a command is required (edge --help lists them)'
+          : `"${group}" needs a subcommand: ${subcommands(root, group)}`,
       );
     }
-    usage(`unknown command "${group}" (edge --help lists the commands)`);
+    usage(err.message.replace(/^error: /, '').replace(/\n/g, ' '));
   }
-  if (values.help) return { command: { name: 'help', topic: name }, json, settings };
-  const accepted = new Set(ACCEPTS[name]);
-  for (const option of Object.keys(values)) {
-    const isCommandOption = !(option in settingOptions) && option !== 'json' && option !== 'help';
-    if (isCommandOption && !accepted.has(option)) usage(`option --${option} is not valid for "${name}"`);
-  }
-  const expected = ARGUMENTS[name] ?? [];
-  if (args.length < expected.length) usage(`"${name}" needs <${expected[args.length]}>`);
-  if (args.length > expected.length) usage(`unexpected argument "${args[expected.length]}" for "${name}"`);
-  const arg = args[0] as string;
-  const v = values as Record<string, string | boolean | undefined>;
-  const str = (k: string) => v[k] as string | undefined;
-  const command = ((): Command => {
-    switch (name) {
-      case 'tenant add':
-        return { name, id: arg, origin: originFrom(str('origin-s3'), str('origin-http'), str('prefix')) };
-      case 'tenant remove':
-      case 'tenant show':
-        return { name, id: arg };
-      case 'tenant list':
-        return { name };
-      case 'domain add':
-        return {
-          name,
-          domain: arg,
-          tenant: str('tenant') ?? usage('"domain add" needs --tenant <id>'),
-          skipDnsCheck: v['skip-dns-check'] === true,
-          preverified: v.preverified === true,
-        };
-      case 'domain remove':
-      case 'domain show':
-        return { name, domain: arg };
-      case 'domain list':
-        return { name, tenant: str('tenant') };
-      default:
-        return {
-          name: 'purge',
-          tenant: str('tenant') ?? usage('"purge" needs --tenant <id>'),
-          target: purgeTarget(str('host'), str('prefix'), str('url')),
-        };
-    }
-  })();
+  const command = found.command ?? usage('a command is required (edge --help lists them)');
+  const opts = found.opts ?? {};
   validate(command);
-  return { command, json, settings };
+  return { command, json: opts.json === true, settings: settingsFrom(opts) };
+}
+
+function subcommands(root: Program, group: string): string {
+  const names = root.commands.find((c) => c.name() === group)?.commands.map((c) => c.name()) ?? [];
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
 }
 
 /** Checks names and targets before any configuration is read, so a typo is reported as such. */

@@ -1,9 +1,9 @@
 import type { ControlPlane } from '../control-plane.ts';
 import { ConflictError, DnsCheckError, NotFoundError, PublishError, ValidationError } from '../errors.ts';
-import { type Command, parseCommandLine, USAGE } from './commands.ts';
+import { type Command, parseCommandLine } from './commands.ts';
 import { loadCliConfig } from './config.ts';
 import * as format from './format.ts';
-import { wire } from './wiring.ts';
+import { WaitFailedError, waitUntilActive } from './wait.ts';
 
 export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
@@ -19,13 +19,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     const { command, settings } = parseCommandLine(argv);
     if (command.name === 'help') {
-      io.stdout(USAGE);
+      io.stdout(command.text);
       return EXIT.ok;
     }
     const config = loadCliConfig(settings, io.env);
+    // The SDK clients load only for a command that runs (help and usage errors stay quick).
+    const { wire } = await import('./wiring.ts');
     const wired = wire(config);
     try {
-      const [result, text] = await execute(wired.control, command);
+      const [result, text] = await execute(wired.control, command, json ? () => {} : io.stdout);
       io.stdout(`${json ? JSON.stringify(result, null, 2) : text}\n`);
       return EXIT.ok;
     } finally {
@@ -35,8 +37,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const status = err instanceof ValidationError ? EXIT.usage : EXIT.failed;
     const error = err instanceof Error ? err : new Error(String(err));
     const kind = KINDS.get(error.constructor) ?? 'error';
-    if (json) io.stderr(`${JSON.stringify({ error: { kind, message: error.message } })}\n`);
-    else io.stderr(`edge: ${error.message}${status === EXIT.usage ? '\n(edge --help for usage)' : ''}\n`);
+    const records = err instanceof WaitFailedError ? err.records : undefined;
+    if (json) {
+      const detail = err instanceof WaitFailedError ? { domain: err.domain, records } : {};
+      io.stderr(`${JSON.stringify({ error: { kind, message: error.message, ...detail } })}\n`);
+    } else {
+      const missing = records ? format.records(records) : '';
+      io.stderr(
+        `edge: ${error.message}${missing ? `\n${missing}` : ''}${status === EXIT.usage ? '\n(edge --help for usage)' : ''}\n`,
+      );
+    }
     return status;
   }
 }
@@ -47,9 +57,14 @@ const KINDS = new Map<unknown, string>([
   [ConflictError, 'conflict'],
   [DnsCheckError, 'dns_check'],
   [PublishError, 'publish'],
+  [WaitFailedError, 'failed'],
 ]);
 
-async function execute(cp: ControlPlane, c: Exclude<Command, { name: 'help' }>): Promise<[unknown, string]> {
+async function execute(
+  cp: ControlPlane,
+  c: Exclude<Command, { name: 'help' }>,
+  print: (text: string) => void,
+): Promise<[unknown, string]> {
   switch (c.name) {
     case 'tenant add': {
       const r = await cp.tenants.add(c.id, c.origin);
@@ -72,7 +87,13 @@ async function execute(cp: ControlPlane, c: Exclude<Command, { name: 'help' }>):
         skipDnsCheck: c.skipDnsCheck,
         preverified: c.preverified,
       });
-      return [r, format.domainAdded(r)];
+      if (!c.wait) return [r, format.domainAdded(r)];
+      print(`${format.domainAdded(r)}\n`);
+      const d = await waitUntilActive(cp, r.domain.domain, {
+        ...c.wait,
+        progress: (line) => print(`${line}\n`),
+      });
+      return [d, format.domainShow(d)];
     }
     case 'domain remove': {
       const r = await cp.domains.remove(c.domain);
@@ -85,6 +106,10 @@ async function execute(cp: ControlPlane, c: Exclude<Command, { name: 'help' }>):
     case 'domain show': {
       const r = await cp.domains.show(c.domain);
       return [r, format.domainShow(r)];
+    }
+    case 'domain verify': {
+      const r = await cp.domains.verify(c.domain);
+      return [r, format.domainList([r])];
     }
     case 'purge': {
       const r = await cp.purge(c.tenant, c.target);
