@@ -173,7 +173,10 @@ export class EdgeTask extends Construct {
         restartAttemptPeriod: Duration.seconds(60),
       });
 
-    // Ready (200 on /readyz) only once it has bootstrapped Redis from the table.
+    // Its health check is liveness: /healthz turns 200 after the first bootstrap from the table (the
+    // edge's start gate) and stays 200 while the process runs, so a bus, DynamoDB or KMS outage never
+    // marks every task unhealthy at once. Readiness (/readyz: Redis bootstrapped, bus delivering,
+    // table reachable) goes to metrics, logs and an alarm.
     const taskRedis = { redisHost: '127.0.0.1', redisPort: TASK_PORTS.redis } as const;
     const sqsListener = sidecar(
       'sqs-listener',
@@ -184,7 +187,7 @@ export class EdgeTask extends Construct {
         edgeControlUrl: `http://127.0.0.1:${TASK_PORTS.control}`,
         edgeControlToken: controlToken,
       }),
-      httpCheck(TASK_PORTS.sqsListenerHealth, '/readyz', 240),
+      httpCheck(TASK_PORTS.sqsListenerHealth, '/healthz', 240),
     );
     const redisListener = sidecar(
       'redis-listener',

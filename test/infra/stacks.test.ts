@@ -339,7 +339,16 @@ describe('regional stack', () => {
       expect(container(t, name).DependsOn).toEqual([{ ContainerName: 'redis', Condition: 'HEALTHY' }]);
     }
     expect(container(t, 'edge-config').Essential).toBe(false);
-    expect(JSON.stringify((container(t, 'sqs-listener').HealthCheck as Json).Command)).toContain('/readyz');
+  });
+
+  it('container health checks test liveness only: no sidecar is unhealthy because a dependency is down', () => {
+    const t = regional['eu-west-1'] as Template;
+    for (const name of ['sqs-listener', 'redis-listener', 'issuer']) {
+      const command = (container(t, name).HealthCheck as Json).Command as string[];
+      expect(command.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
+      expect(command[3]).toContain('/healthz');
+      expect(command[3]).not.toContain('/readyz');
+    }
   });
 
   it('runs Redis on loopback with keyspace notifications and no persistence', () => {

@@ -5,13 +5,16 @@ import type { AddressInfo } from 'node:net';
 export type ExtraRoutes = (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean;
 
 /**
- * Every sidecar's health endpoint: `/healthz` (the process runs) and `/readyz` (200 once ready,
- * 503 before and while stopping). The issuer mounts its API on the same server.
+ * Every sidecar's health endpoint: `/healthz` is liveness (the process can do its job once its
+ * dependencies answer; what container health checks test) and `/readyz` readiness (200 when it can
+ * do it now; 503 before and while stopping). The issuer mounts its API on the same server.
  */
 export class HealthServer {
   private server: Server | undefined;
   private readyState = false;
   private detail: Record<string, unknown> = {};
+  private liveState = true;
+  private liveDetail: Record<string, unknown> = {};
 
   constructor(
     private readonly host: string,
@@ -23,6 +26,12 @@ export class HealthServer {
   setReady(ready: boolean, detail: Record<string, unknown> = {}): void {
     this.readyState = ready;
     this.detail = detail;
+  }
+
+  /** Liveness; true unless a sidecar gates it (the sqs-listener until its first bootstrap). */
+  setLive(live: boolean, detail: Record<string, unknown> = {}): void {
+    this.liveState = live;
+    this.liveDetail = detail;
   }
 
   get ready(): boolean {
@@ -69,7 +78,9 @@ export class HealthServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = req.url?.split('?')[0];
-    if (req.method === 'GET' && path === '/healthz') return send(res, 200, { ok: true });
+    if (req.method === 'GET' && path === '/healthz') {
+      return send(res, this.liveState ? 200 : 503, { ok: this.liveState, ...this.liveDetail });
+    }
     if (req.method === 'GET' && path === '/readyz') {
       return send(res, this.readyState ? 200 : 503, { ready: this.readyState, ...this.detail });
     }

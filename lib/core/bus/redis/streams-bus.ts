@@ -32,6 +32,8 @@ export interface RedisStreamsBusOptions extends SubscriptionOptions {
    * waits this long for one, then fails. Default 5000 ms.
    */
   readonly confirmWithinMs?: number;
+  /** Entries handed to the handler at once; default 64. */
+  readonly maxInFlight?: number;
 }
 
 /** The entry was appended but no task reads the stream: nobody would ever apply it. */
@@ -39,7 +41,7 @@ export class NoSubscriberError extends BusError {
   override name = 'NoSubscriberError';
 }
 
-type Entry = [id: string, fields: string[]];
+type Entry = [id: string, fields: string[] | null];
 
 /** The bus on Redis Streams: XADD to publish, a consumer group per task, `<stream>:dead` for rejects. */
 export class RedisStreamsBus implements Bus {
@@ -57,6 +59,7 @@ export class RedisStreamsBus implements Bus {
   private heartbeat: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
+  private readonly inFlight = new Map<string, Promise<void>>();
   /** The newest entry this group was given: where a group lost with the bus is recreated. */
   private lastId = '0';
 
@@ -166,6 +169,8 @@ export class RedisStreamsBus implements Bus {
     this.stopping = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     await this.loop?.catch((err) => this.log.error({ err }, 'bus consumer loop failed'));
+    // In-flight events finish (and are acknowledged) before the connections close.
+    await Promise.all(this.inFlight.values());
     this.reader?.disconnect();
     if (!opts.keepSubscription && this.cmd.status === 'ready') {
       await this.cmd.xgroup('DESTROY', this.stream, this.opts.group).catch(() => {});
@@ -204,7 +209,7 @@ export class RedisStreamsBus implements Bus {
   /** The dead stream's entries: reason and body. */
   async deadLetters(): Promise<{ reason: string; body: string }[]> {
     await this.connect();
-    const entries = (await this.cmd.xrange(this.dead, '-', '+')) as Entry[];
+    const entries = (await this.cmd.xrange(this.dead, '-', '+')) as [string, string[]][];
     return entries.map(([, f]) => ({ reason: field(f, 'reason') ?? '', body: field(f, 'body') ?? '' }));
   }
 
@@ -255,36 +260,50 @@ export class RedisStreamsBus implements Bus {
     return entries;
   }
 
+  /**
+   * Hands entries to the handler in stream order without waiting for one to finish before the
+   * next starts (up to maxInFlight at once): the owner orders what must be ordered (one entity's
+   * events), and one slow event never holds back the rest.
+   */
   private async handle(entries: Entry[], handler: EventHandler): Promise<void> {
+    const max = this.opts.maxInFlight ?? 64;
     for (const [id, fields] of entries) {
-      if (!fields) {
-        // Trimmed from the stream while pending: nothing left to deliver.
-        await this.cmd.xack(this.stream, this.opts.group, id);
-        this.attempts.delete(id);
-        continue;
-      }
-      const attempt = (this.attempts.get(id) ?? 0) + 1;
-      const body = field(fields, 'body');
-      const outcome =
-        body === undefined
-          ? await this.deadLetter(JSON.stringify(fields), 'entry has no body field').then(
-              () => 'ack' as const,
-            )
-          : await dispatch({
-              body,
-              attempt,
-              maxAttempts: this.maxAttempts,
-              handler,
-              deadLetter: (b, reason) => this.deadLetter(b, reason),
-              logger: this.log,
-              stats: this.stats,
-            });
-      if (outcome === 'ack') {
-        await this.cmd.xack(this.stream, this.opts.group, id);
-        this.attempts.delete(id);
-      } else {
-        this.attempts.set(id, attempt);
-      }
+      // The retry pass reads every pending entry, including the ones still being handled.
+      if (this.inFlight.has(id)) continue;
+      while (this.inFlight.size >= max) await Promise.race(this.inFlight.values());
+      const p = this.deliver(id, fields, handler)
+        .catch((err) => this.log.error({ err, id }, 'bus delivery failed; the entry stays pending'))
+        .finally(() => this.inFlight.delete(id));
+      this.inFlight.set(id, p);
+    }
+  }
+
+  private async deliver(id: string, fields: string[] | null, handler: EventHandler): Promise<void> {
+    if (!fields) {
+      // Trimmed from the stream while pending: nothing left to deliver.
+      await this.cmd.xack(this.stream, this.opts.group, id);
+      this.attempts.delete(id);
+      return;
+    }
+    const attempt = (this.attempts.get(id) ?? 0) + 1;
+    const body = field(fields, 'body');
+    const outcome =
+      body === undefined
+        ? await this.deadLetter(JSON.stringify(fields), 'entry has no body field').then(() => 'ack' as const)
+        : await dispatch({
+            body,
+            attempt,
+            maxAttempts: this.maxAttempts,
+            handler,
+            deadLetter: (b, reason) => this.deadLetter(b, reason),
+            logger: this.log,
+            stats: this.stats,
+          });
+    if (outcome === 'ack') {
+      await this.cmd.xack(this.stream, this.opts.group, id);
+      this.attempts.delete(id);
+    } else {
+      this.attempts.set(id, attempt);
     }
   }
 
