@@ -51,11 +51,16 @@ export class EdgeAlarms extends Construct {
       'ServerErrors',
       logs.FilterPattern.numberValue('$.status', '>=', 500),
     );
-    // The TLS code logs {"event":"cert_fallback",...} when a name with no certificate gets the fallback.
+    // The TLS code logs {"event":"cert_fallback","count":n,...} sampled: one line per worker per
+    // interval counting the fallback handshakes since the last one, so the metric sums `count`.
     const fallbacks = this.logMetric(
       props.edgeLogGroup,
       'FallbackCertificates',
-      logs.FilterPattern.literal('"cert_fallback"'),
+      logs.FilterPattern.all(
+        logs.FilterPattern.stringValue('$.event', '=', 'cert_fallback'),
+        logs.FilterPattern.numberValue('$.count', '>', 0),
+      ),
+      '$.count',
     );
 
     const unhealthy = props.httpsTargetGroup.metrics.unHealthyHostCount({
@@ -158,13 +163,18 @@ export class EdgeAlarms extends Construct {
     });
   }
 
-  private logMetric(logGroup: logs.ILogGroup, metricName: string, filterPattern: logs.IFilterPattern) {
+  private logMetric(
+    logGroup: logs.ILogGroup,
+    metricName: string,
+    filterPattern: logs.IFilterPattern,
+    metricValue = '1',
+  ) {
     const filter = new logs.MetricFilter(this, `${metricName}Filter`, {
       logGroup,
       filterPattern,
       metricNamespace: this.metricNamespace,
       metricName,
-      metricValue: '1',
+      metricValue,
     });
     return filter.metric({ statistic: 'Sum', period: Duration.minutes(1), dimensionsMap: {} });
   }

@@ -621,7 +621,13 @@ describe('regional stack', () => {
       Namespace: 'AWS/NetworkELB',
     });
     t.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.status >= 500 }' });
-    t.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '"cert_fallback"' });
+    // Fallback lines are sampled with a count: the metric sums it.
+    t.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ ($.event = "cert_fallback") && ($.count > 0) }',
+      MetricTransformations: [
+        Match.objectLike({ MetricName: 'FallbackCertificates', MetricValue: '$.count' }),
+      ],
+    });
     t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 });
