@@ -30,6 +30,7 @@ local time = ngx.time
 local sleep = ngx.sleep
 local update_time = ngx.update_time
 local min = math.min
+local max = math.max
 local error = error
 local tostring = tostring
 local setmetatable = setmetatable
@@ -306,7 +307,8 @@ local function mark(self, key)
         -- The real time, not the cached one: an entry another worker read before this change
         -- always carries an earlier `at` than the marker.
         update_time()
-        local ok, err = self.shm:set(MARK .. key, now(), self.ttl + 1)
+        -- Outlives every LRU entry made before it (fresh for ttl_s, or resurrect_ttl_s).
+        local ok, err = self.shm:set(MARK .. key, now(), max(self.ttl, self.resurrect_ttl) + 1)
         if not ok then
             log.warn("cache_mark_failed", { cache = self.name, key = key, err = err })
         end

@@ -46,6 +46,7 @@ const variants: [string, Omit<EdgeConfigInput, 'paths'>][] = [
       timeouts: { originConnectMs: 100, originReadMs: 100, redisMs: 50 },
       limits: { clientMaxBody: '10m', headerBuffers: 8, headerBufferSize: '16k', purgeBodyBytes: 4096 },
       routing: { resolvers: ['169.254.169.253', '10.0.0.2'] },
+      caches: { purgeTtlSeconds: 3, purgeLruSize: 500, resurrectSeconds: 7, lockWaitMs: 250 },
     },
   ],
   [
@@ -93,6 +94,9 @@ describe('nginx.conf template', () => {
       expect(conf).toContain(line);
     }
     expect(conf).toContain('"status_name":"cdn-eu"');
+    expect(conf).toContain(
+      '"caches":{"purge_ttl_s":3,"purge_lru_size":500,"resurrect_ttl_s":7,"lock_wait_ms":250}',
+    );
   });
 
   it('never writes the control token into the file', () => {
