@@ -8,6 +8,7 @@ import { chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type EdgeConfig, parseEdgeConfig } from '../lib/config/edge-config.ts';
+import { prepareAutoSslDir } from '../lib/edge/auto-ssl-dir.ts';
 import { edgeConfigEnv } from '../lib/edge/environment.ts';
 import { ensureFallbackCertificate } from '../lib/edge/fallback-cert.ts';
 import { renderNginxConf } from '../lib/edge/nginx-conf.ts';
@@ -76,6 +77,8 @@ async function renderFromVars(vars: ReturnType<typeof edgeConfigEnv.parse>): Pro
   const dirs = [confDir, join(runDir, 'tmp'), cacheDir];
   if (config.tls.engine === 'auto-ssl') dirs.push(join(runDir, 'auto-ssl'));
   for (const dir of dirs) await mkdir(dir, { recursive: true });
+  // auto-ssl: dehydrated's drop-in (the CA's trust) and the deployment's shared account key.
+  if (config.tls.engine === 'auto-ssl') await prepareAutoSslDir(config, vars.acmeAccountKey);
   await ensureFallbackCertificate(config.paths.fallbackCert, config.paths.fallbackKey);
   const confPath = join(confDir, 'nginx.conf');
   await writeFile(confPath, renderNginxConf(config), { mode: 0o644 });

@@ -37,6 +37,9 @@ const seconds = z.number().int().min(0);
 const positiveSeconds = z.number().int().min(1);
 const milliseconds = z.number().int().min(1);
 
+/** dehydrated's default CA, made explicit so the account directory (named after it) is known. */
+export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+
 export const edgeConfigSchema = z
   .object({
     /** Region name, reported in logs, metrics and the Cache-Status header. */
@@ -208,8 +211,31 @@ export const edgeConfigSchema = z
         postQuantum: z.boolean().default(false),
         /** The issuer sidecar, asked on a miss for an allowed domain (native engine). */
         issuerUrl: z.url().optional(),
-        /** How long a first handshake waits for the issuer before serving the fallback. */
+        /**
+         * How long a first handshake waits for issuance (the issuer, or lua-resty-auto-ssl's
+         * dehydrated) before serving the fallback; issuance goes on in the background. Below
+         * `timeouts.clientHeaderMs`, which nginx applies to the handshake.
+         */
         issuerWaitMs: milliseconds.default(5000),
+        /** lua-resty-auto-ssl's options (EDGE_TLS_ENGINE=auto-ssl); docs/auto-ssl.md. */
+        autoSsl: z
+          .object({
+            /** The ACME directory dehydrated orders from. Default: Let's Encrypt production. */
+            ca: z.url().default(LETS_ENCRYPT_DIRECTORY),
+            /**
+             * CA certificates dehydrated's curl trusts when it talks to `ca` (a private or test
+             * CA such as Pebble). Default: the system's.
+             */
+            caBundle: z
+              .string()
+              .regex(/^[^\s'"]+$/, 'must be a path without spaces or quotes')
+              .optional(),
+            /** Loopback port of auto-ssl's hook server; distinct per edge on one host. */
+            hookServerPort: port.default(8999),
+            /** How often auto-ssl looks for certificates to renew. */
+            renewCheckIntervalSeconds: positiveSeconds.default(86400),
+          })
+          .prefault({}),
       })
       .prefault({}),
     routing: z
@@ -324,9 +350,22 @@ export const edgeConfigSchema = z
   .superRefine((c, ctx) => checkNginx(c, ctx));
 
 function checkNginx(
-  c: { nginx: { workerConnections: number; workerRlimitNofile?: number | undefined } },
+  c: {
+    nginx: { workerConnections: number; workerRlimitNofile?: number | undefined };
+    tls: { issuerWaitMs: number };
+    timeouts: { clientHeaderMs: number };
+  },
   ctx: z.RefinementCtx,
 ) {
+  // nginx times the handshake with client_header_timeout: a longer wait drops the connection
+  // instead of serving the fallback certificate.
+  if (c.tls.issuerWaitMs >= c.timeouts.clientHeaderMs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tls', 'issuerWaitMs'],
+      message: `${c.tls.issuerWaitMs} is not below timeouts.clientHeaderMs ${c.timeouts.clientHeaderMs}: nginx would drop the handshake before the fallback certificate is served`,
+    });
+  }
   const { workerConnections, workerRlimitNofile } = c.nginx;
   if (workerRlimitNofile !== undefined && workerRlimitNofile < workerConnections) {
     ctx.addIssue({

@@ -80,6 +80,11 @@ export function luaRuntimeConfig(config: EdgeConfig) {
   };
 }
 
+/** lua-resty-auto-ssl's working directory (dehydrated's config, accounts and certificates). */
+export function autoSslDir(config: EdgeConfig): string {
+  return `${config.paths.runDir}/auto-ssl`;
+}
+
 /** Ports of the edge's task that an origin may never point at (see edge/origin_guard.lua). */
 function ownPorts(config: EdgeConfig): number[] {
   const ports = [
@@ -93,7 +98,7 @@ function ownPorts(config: EdgeConfig): number[] {
     const url = new URL(config.tls.issuerUrl);
     ports.push(Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
   }
-  if (config.tls.engine === 'auto-ssl') ports.push(8999); // lua-resty-auto-ssl's hook server
+  if (config.tls.engine === 'auto-ssl') ports.push(config.tls.autoSsl.hookServerPort); // lua-resty-auto-ssl's hook server
   return [...new Set(ports)].sort((a, b) => a - b);
 }
 
@@ -175,7 +180,10 @@ function view(config: EdgeConfig) {
     // The TLS engine seam: exactly one of these sections renders.
     nativeTls: tls.engine === 'native',
     autoSsl: tls.engine === 'auto-ssl',
-    autoSslDir: `${paths.runDir}/auto-ssl`,
+    autoSslDir: autoSslDir(config),
+    autoSslCa: tls.autoSsl.ca,
+    autoSslHookPort: tls.autoSsl.hookServerPort,
+    autoSslRenewCheckSeconds: tls.autoSsl.renewCheckIntervalSeconds,
     redisHost: config.redis.host,
     redisPort: config.redis.port,
     redisPrefix: config.redis.prefix,

@@ -72,8 +72,10 @@ describe('nginx.conf with EDGE_TLS_ENGINE=auto-ssl', () => {
     expect(conf).not.toContain('require("edge.challenge").serve()');
   });
 
-  it('picks certificates with auto_ssl:ssl_certificate() on 443', () => {
-    expect(conf).toContain('        ssl_certificate_by_lua_block { auto_ssl:ssl_certificate() }\n');
+  it('picks certificates through edge.auto_ssl on 443 (issuance in the background)', () => {
+    expect(conf).toContain(
+      '        ssl_certificate_by_lua_block { require("edge.auto_ssl").certificate(auto_ssl) }\n',
+    );
     expect(conf).not.toContain('require("edge.tls").certificate()');
   });
 

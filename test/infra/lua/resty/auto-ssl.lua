@@ -17,6 +17,8 @@ function _M:init()
     assert(type(o.redis) == "table" and o.redis.host and o.redis.port and o.redis.prefix, "redis settings")
     assert(type(o.allow_domain) == "function", "allow_domain must be a function")
     assert(type(o.dir) == "string", "dir must be set")
+    assert(type(o.ca) == "string" and o.ca:match("^https://"), "ca must be set from the config")
+    assert(type(o.hook_server_port) == "number", "hook_server_port must be set from the config")
     assert(o.allow_domain("not a host name") == false, "allow_domain must refuse malformed names")
 end
 
