@@ -34,6 +34,11 @@ export interface LocalPebble {
   readonly logFile: string;
   /** The root Pebble issues under (it changes on every start). */
   root(): Promise<string>;
+  /**
+   * Kills Pebble (-9) and starts it again with the same command line, as a container restart
+   * would: it forgets every account, order and root. Resolves with the new process.
+   */
+  restart(): Promise<ManagedProcess>;
   stop(): Promise<void>;
 }
 
@@ -146,8 +151,11 @@ export async function startPebble(opts: PebbleOptions): Promise<LocalPebble> {
       logFile,
       ready: async () => (await httpsGetText(directoryUrl, wfeCaPem)).includes('newOrder'),
     });
+    let current = pebble;
     return {
-      pebble,
+      get pebble() {
+        return current;
+      },
       challtestsrv,
       directoryUrl,
       managementUrl,
@@ -155,8 +163,13 @@ export async function startPebble(opts: PebbleOptions): Promise<LocalPebble> {
       wfeCaPem,
       logFile,
       root: () => httpsGetText(`${managementUrl}/roots/0`, wfeCaPem),
+      restart: async () => {
+        await current.kill();
+        current = await ManagedProcess.start(current.spec);
+        return current;
+      },
       stop: async () => {
-        await pebble.stop();
+        await current.stop();
         await challtestsrv.stop();
       },
     };

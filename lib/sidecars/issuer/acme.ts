@@ -22,6 +22,33 @@ class TransportRateLimit extends Error {
 class TransportFailure extends Error {
   override name = 'TransportFailure';
 }
+/** The CA no longer knows the account (it forgot it, e.g. Pebble restarted) or deactivated it. */
+class TransportAccountGone extends Error {
+  override name = 'TransportAccountGone';
+}
+
+/** An ACME problem document that says the account is unknown or no longer valid. */
+function accountProblem(data: unknown): string | undefined {
+  let doc = data;
+  if (typeof doc === 'string' || Buffer.isBuffer(doc)) {
+    try {
+      doc = JSON.parse(doc.toString());
+    } catch {
+      return undefined;
+    }
+  }
+  const { type, detail } = (doc ?? {}) as { type?: string; detail?: string };
+  const text = detail ?? '';
+  if (type === 'urn:ietf:params:acme:error:accountDoesNotExist') return text || type;
+  if (
+    type === 'urn:ietf:params:acme:error:unauthorized' &&
+    /account/i.test(text) &&
+    /deactivated|revoked|not valid|does not exist|not found|unknown/i.test(text)
+  ) {
+    return text;
+  }
+  return undefined;
+}
 
 type OrderCreateRequest = Parameters<acme.Client['createOrder']>[0];
 type Challenge = Parameters<acme.Client['completeChallenge']>[0];
@@ -58,6 +85,8 @@ export function configureAcmeTransport(opts: { trustPem?: string } = {}): void {
           const retryAt = parseRetryAfter(err.response.headers['retry-after']) ?? Date.now() + 3600_000;
           throw new TransportRateLimit(retryAt, data?.detail ?? `HTTP 429 from ${config.url}`);
         }
+        const gone = err.response.status >= 400 ? accountProblem(err.response.data) : undefined;
+        if (gone) throw new TransportAccountGone(gone);
         throw err;
       }
       throw new TransportFailure(`${config.method?.toUpperCase()} ${config.url}: ${(err as Error).message}`);
@@ -95,20 +124,27 @@ export interface AcmeCaOptions {
 export class AcmeCa {
   /** New orders sent to this CA since start (each one is a `newOrder` request). */
   orders = 0;
-  private readonly client: acme.Client;
+  /** Times the CA reported the account unknown or deactivated and it was registered again. */
+  accountResets = 0;
+  private client: acme.Client;
+  private clientGeneration = 0;
   private account?: Promise<void>;
 
   constructor(
     readonly config: CaConfig,
     private readonly opts: AcmeCaOptions,
   ) {
-    this.client = new acme.Client({
-      directoryUrl: config.directoryUrl,
-      accountKey: opts.accountKeyPem,
-      externalAccountBinding: config.eab,
-      backoffMin: opts.poll.minMs,
-      backoffMax: opts.poll.maxMs,
-      backoffAttempts: opts.poll.attempts,
+    this.client = this.newClient();
+  }
+
+  private newClient(): acme.Client {
+    return new acme.Client({
+      directoryUrl: this.config.directoryUrl,
+      accountKey: this.opts.accountKeyPem,
+      externalAccountBinding: this.config.eab,
+      backoffMin: this.opts.poll.minMs,
+      backoffMax: this.opts.poll.maxMs,
+      backoffAttempts: this.opts.poll.attempts,
     });
   }
 
@@ -136,14 +172,43 @@ export class AcmeCa {
     return this.account;
   }
 
-  /** Places one order and returns the certificate in lua-resty-auto-ssl's record format. */
+  /**
+   * Places one order and returns the certificate in lua-resty-auto-ssl's record format. When the CA
+   * says it does not know the account (or deactivated it), the account is registered again with
+   * the same key and the order retried once, inside this attempt: the domain is not charged a
+   * backoff for the CA's loss.
+   */
   async issue(req: OrderRequest): Promise<CertRecord> {
     try {
-      return await this.run(req);
+      return await this.withAccount(req);
     } catch (err) {
       if (err instanceof TransportRateLimit) throw new RateLimitedError(this.name, err.retryAt, err.message);
       if (err instanceof TransportFailure) throw new CaUnavailableError(this.name, err.message);
+      if (err instanceof TransportAccountGone) {
+        throw new CaUnavailableError(
+          this.name,
+          `the account is unknown even after registering again: ${err.message}`,
+        );
+      }
       throw err;
+    }
+  }
+
+  private async withAccount(req: OrderRequest): Promise<CertRecord> {
+    const generation = this.clientGeneration;
+    try {
+      return await this.run(req);
+    } catch (err) {
+      if (!(err instanceof TransportAccountGone)) throw err;
+      // A concurrent order may have replaced the client already: then just retry with it.
+      if (generation === this.clientGeneration) {
+        this.clientGeneration += 1;
+        this.accountResets += 1;
+        this.client = this.newClient();
+        this.account = undefined;
+        this.opts.onAccountReset?.(this.name, err.message);
+      }
+      return await this.run(req);
     }
   }
 

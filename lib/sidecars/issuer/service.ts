@@ -112,6 +112,8 @@ export async function startIssuerService(
     (ca) =>
       new AcmeCa(ca, {
         accountKeyPem,
+        onAccountReset: (ca, reason) =>
+          log.warn({ ca, reason }, 'the CA forgot the ACME account; registered again'),
         email: config.acme.email,
         dns,
         http01: certs,
