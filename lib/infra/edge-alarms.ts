@@ -25,17 +25,30 @@ export interface EdgeAlarmsProps {
   readonly fallbackCertificateThreshold?: number;
   /** Share of 5xx responses (percent) over 5 minutes before alarming. Default: 5. */
   readonly serverErrorPercentThreshold?: number;
+  /**
+   * The `issuer` container's log group: its renewal pass logs `cert_expiring`, `cert_expired` and
+   * `renewal_failed` lines, which become the certificate alarms. Default: no certificate alarms.
+   */
+  readonly issuerLogGroup?: logs.ILogGroup;
+  /**
+   * The `sqs-listener` container's log group: it logs `listener_not_ready` (at most once a minute)
+   * while it cannot do its job (Redis not bootstrapped, bus or table unreachable), which becomes the
+   * readiness alarm (the container health check tests liveness only). Default: no readiness alarm.
+   */
+  readonly sqsListenerLogGroup?: logs.ILogGroup;
+  /** Failed renewals per 6 hours before alarming. Default: 3. */
+  readonly renewalFailureThreshold?: number;
 }
+
+type CoreAlarm = 'unhealthyTargets' | 'deadLetters' | 'fallbackCertificates' | 'serverErrors';
+type TaskAlarm = 'certificatesExpiring' | 'expiredCertificates' | 'renewalFailures' | 'listenerNotReady';
 
 /**
  * One region's alarms and dashboard. The NLB passes TCP through, so HTTP status and certificate
  * outcomes come from the edge's own logs through metric filters.
  */
 export class EdgeAlarms extends Construct {
-  readonly alarms: Record<
-    'unhealthyTargets' | 'deadLetters' | 'fallbackCertificates' | 'serverErrors',
-    cloudwatch.Alarm
-  >;
+  readonly alarms: Record<CoreAlarm, cloudwatch.Alarm> & Partial<Record<TaskAlarm, cloudwatch.Alarm>>;
   readonly dashboard: cloudwatch.Dashboard;
 
   private readonly metricNamespace: string;
@@ -119,6 +132,8 @@ export class EdgeAlarms extends Construct {
       }),
     };
 
+    Object.assign(this.alarms, this.taskAlarms(props));
+
     if (props.actionTopic) {
       const action = new cwActions.SnsAction(props.actionTopic);
       for (const alarm of Object.values(this.alarms)) {
@@ -161,6 +176,61 @@ export class EdgeAlarms extends Construct {
         ],
       ],
     });
+  }
+
+  /** Alarms from the sidecars' structured log lines (each only when its log group is given). */
+  private taskAlarms(props: EdgeAlarmsProps): Partial<Record<TaskAlarm, cloudwatch.Alarm>> {
+    const out: Partial<Record<TaskAlarm, cloudwatch.Alarm>> = {};
+    const atLeastOnce = {
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    const issuer = props.issuerLogGroup;
+    if (issuer) {
+      // The renewal pass runs hourly by default: a two-hour period always holds one.
+      const twoHours = Duration.hours(2);
+      const event = (name: string) => logs.FilterPattern.stringValue('$.event', '=', name);
+      out.certificatesExpiring = this.logMetric(issuer, 'CertificatesExpiring', event('cert_expiring'))
+        .with({ period: twoHours, statistic: 'Sum' })
+        .createAlarm(this, 'CertificatesExpiring', {
+          alarmDescription: `${props.region}: certificates close to expiry with no renewal in progress`,
+          threshold: 1,
+          ...atLeastOnce,
+        });
+      out.expiredCertificates = this.logMetric(issuer, 'ExpiredCertificates', event('cert_expired'))
+        .with({ period: twoHours, statistic: 'Sum' })
+        .createAlarm(this, 'ExpiredCertificates', {
+          alarmDescription: `${props.region}: expired certificates still served`,
+          threshold: 1,
+          ...atLeastOnce,
+        });
+      out.renewalFailures = this.logMetric(issuer, 'RenewalFailures', event('renewal_failed'))
+        .with({ period: Duration.hours(6), statistic: 'Sum' })
+        .createAlarm(this, 'RenewalFailures', {
+          alarmDescription: `${props.region}: certificate renewals failing`,
+          threshold: props.renewalFailureThreshold ?? 3,
+          ...atLeastOnce,
+        });
+    }
+    const listener = props.sqsListenerLogGroup;
+    if (listener) {
+      out.listenerNotReady = this.logMetric(
+        listener,
+        'ListenerNotReady',
+        logs.FilterPattern.stringValue('$.event', '=', 'listener_not_ready'),
+      )
+        .with({ period: Duration.minutes(5), statistic: 'Sum' })
+        .createAlarm(this, 'ListenerNotReady', {
+          alarmDescription: `${props.region}: tasks not ready (Redis not bootstrapped, bus or table unreachable)`,
+          threshold: 1,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+    }
+    return out;
   }
 
   private logMetric(

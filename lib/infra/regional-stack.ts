@@ -211,6 +211,8 @@ export class RegionalStack extends Stack {
       service: this.service.service,
       deadLetterQueue: dlq.queue,
       edgeLogGroup: edgeLogs,
+      issuerLogGroup: this.task.logGroups.issuer,
+      sqsListenerLogGroup: this.task.logGroups['sqs-listener'],
       connectionsPerTask: this.service.connectionsPerTaskMetric,
       metricNamespace: `Edge/${c.name}`,
     });

@@ -114,6 +114,8 @@ export interface OrderRequest {
 
 export interface AcmeCaOptions {
   readonly accountKeyPem: string;
+  /** Told when the CA forgot the account and it was registered again. */
+  readonly onAccountReset?: (ca: string, reason: string) => void;
   readonly email?: string;
   readonly dns?: DnsPort;
   readonly http01: Http01Store;

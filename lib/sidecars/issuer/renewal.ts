@@ -10,6 +10,29 @@ export interface RenewalOptions {
   readonly intervalSeconds: number;
   /** The first CA's directory, asked for ARI; undefined turns ARI off. */
   readonly ariDirectoryUrl?: string;
+  /**
+   * A certificate this close to expiry with no renewal in progress is reported (metric and a
+   * `cert_expiring` log line an alarm counts); default half of beforeExpiryDays, at most 14 days:
+   * well after renewal should have won.
+   */
+  readonly alertBeforeDays?: number;
+}
+
+/** What the last renewal pass saw: the issuer's /metrics and the alarms read it. */
+export interface ExpiryReport {
+  /** Certificates in this task's Redis. */
+  certificates: number;
+  /** Within alertBeforeDays of expiry, not renewed and no renewal running elsewhere. */
+  expiring: number;
+  /** Past expiry and still in Redis (served). */
+  expired: number;
+  /** Renewal attempts that failed, since start. */
+  renewalFailures: number;
+  /** Renewals that produced a certificate, since start. */
+  renewed: number;
+  /** When the last pass ended (Unix ms); 0 before the first. */
+  lastPassAt: number;
+  readonly alertBeforeDays: number;
 }
 
 interface Plan {
@@ -32,6 +55,7 @@ export class RenewalScheduler {
   private readonly plans = new Map<string, Plan>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  readonly expiry: ExpiryReport;
 
   constructor(
     private readonly deps: {
@@ -42,7 +66,18 @@ export class RenewalScheduler {
       readonly random?: () => number;
     },
     private readonly opts: RenewalOptions,
-  ) {}
+  ) {
+    this.expiry = {
+      certificates: 0,
+      expiring: 0,
+      expired: 0,
+      renewalFailures: 0,
+      renewed: 0,
+      lastPassAt: 0,
+      alertBeforeDays:
+        opts.alertBeforeDays ?? Math.max(1, Math.min(14, Math.floor(opts.beforeExpiryDays / 2))),
+    };
+  }
 
   start(): void {
     this.timer = setInterval(() => {
@@ -100,24 +135,65 @@ export class RenewalScheduler {
     return plan;
   }
 
-  /** One pass over every certificate in Redis; returns what was attempted. */
+  /**
+   * One pass over every certificate in Redis; returns what was attempted. Also reports expiry:
+   * certificates close to it with no renewal in progress, expired ones still served, and failed
+   * renewals, each as a structured log line (`cert_expiring`, `cert_expired`, `renewal_failed`).
+   */
   async runOnce(now = Date.now()): Promise<Map<string, Outcome>> {
     const results = new Map<string, Outcome>();
+    const alertAt = now + this.expiry.alertBeforeDays * 86_400_000;
+    let certificates = 0;
+    let expiring = 0;
+    let expired = 0;
     for (const domain of await this.deps.certs.domains()) {
       const cert = await this.deps.certs.get(domain);
       if (!cert) continue;
-      const plan = await this.plan(domain, cert, now);
-      if (plan.renewAt > now) continue;
-      if (domain !== this.deps.issuer.wildcardName && !(await this.deps.certs.allowed(domain))) {
-        this.deps.log.info({ domain }, 'not renewing: domain no longer in the registry');
-        continue;
+      certificates += 1;
+      const outcome = await this.renewIfDue(domain, cert, now);
+      if (outcome) results.set(domain, outcome);
+      // Replaced by a new one, or another issuer holds the lease and renews it.
+      if (outcome?.status === 'issued' || outcome?.status === 'waiting') continue;
+      const expiresAt = cert.expiry * 1000;
+      const daysLeft = Math.floor((expiresAt - now) / 86_400_000);
+      if (expiresAt <= now) {
+        expired += 1;
+        this.deps.log.error(
+          { event: 'cert_expired', domain, expiry: cert.expiry },
+          'expired certificate still served',
+        );
+      } else if (expiresAt <= alertAt) {
+        expiring += 1;
+        this.deps.log.warn(
+          { event: 'cert_expiring', domain, daysLeft, expiry: cert.expiry, outcome: outcome?.status },
+          'certificate close to expiry and not renewed',
+        );
       }
-      const outcome = await this.deps.issuer.request(domain, {
-        renewal: { currentExpiry: cert.expiry, replaces: plan.replaces },
-      });
-      results.set(domain, outcome);
+    }
+    Object.assign(this.expiry, { certificates, expiring, expired, lastPassAt: Date.now() });
+    return results;
+  }
+
+  private async renewIfDue(domain: string, cert: CertRecord, now: number): Promise<Outcome | undefined> {
+    const plan = await this.plan(domain, cert, now);
+    if (plan.renewAt > now) return undefined;
+    if (domain !== this.deps.issuer.wildcardName && !(await this.deps.certs.allowed(domain))) {
+      this.deps.log.info({ domain }, 'not renewing: domain no longer in the registry');
+      return undefined;
+    }
+    const outcome = await this.deps.issuer.request(domain, {
+      renewal: { currentExpiry: cert.expiry, replaces: plan.replaces },
+    });
+    if (outcome.status === 'issued') this.expiry.renewed += 1;
+    if (outcome.status === 'failed') {
+      this.expiry.renewalFailures += 1;
+      this.deps.log.warn(
+        { event: 'renewal_failed', domain, reason: outcome.reason, nextAttemptAt: outcome.nextAttemptAt },
+        'renewal failed',
+      );
+    } else {
       this.deps.log.info({ domain, outcome }, 'renewal attempted');
     }
-    return results;
+    return outcome;
   }
 }

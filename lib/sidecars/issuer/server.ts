@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { hostnameSchema } from '../../core/redis-format.ts';
 import { type ExtraRoutes, send } from '../runtime/health.ts';
 import type { Issuer } from './issuer.ts';
+import type { ExpiryReport } from './renewal.ts';
 import type { CertificateStatus } from './state.ts';
 
 /**
@@ -24,6 +25,8 @@ export interface ApiDeps {
   readonly thumbprint: string;
   readonly log: Logger;
   readonly ready: () => boolean;
+  /** The renewal scheduler's last pass: certificates close to expiry, expired, renewal failures. */
+  readonly expiry?: ExpiryReport;
 }
 
 /** How long POST waits for a quick refusal before answering 202, unless the caller asks for longer. */
@@ -50,8 +53,30 @@ function metrics(deps: ApiDeps): string {
     '# HELP edge_issuer_in_flight Orders running now.',
     '# TYPE edge_issuer_in_flight gauge',
     `edge_issuer_in_flight ${issuer.inFlight}`,
+    ...expiryMetrics(deps.expiry),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function expiryMetrics(e: ExpiryReport | undefined): string[] {
+  if (!e) return [];
+  return [
+    "# HELP edge_issuer_certificates Certificates in this task's Redis at the last renewal pass.",
+    '# TYPE edge_issuer_certificates gauge',
+    `edge_issuer_certificates ${e.certificates}`,
+    '# HELP edge_issuer_certificates_expiring Certificates within the alert window of expiry with no renewal in progress.',
+    '# TYPE edge_issuer_certificates_expiring gauge',
+    `edge_issuer_certificates_expiring{within_days="${e.alertBeforeDays}"} ${e.expiring}`,
+    '# HELP edge_issuer_certificates_expired Expired certificates still in Redis (still served).',
+    '# TYPE edge_issuer_certificates_expired gauge',
+    `edge_issuer_certificates_expired ${e.expired}`,
+    '# TYPE edge_issuer_renewals_total counter',
+    `edge_issuer_renewals_total{outcome="issued"} ${e.renewed}`,
+    `edge_issuer_renewals_total{outcome="failed"} ${e.renewalFailures}`,
+    '# HELP edge_issuer_renewal_last_pass_seconds When the last renewal pass ended (Unix seconds).',
+    '# TYPE edge_issuer_renewal_last_pass_seconds gauge',
+    `edge_issuer_renewal_last_pass_seconds ${Math.floor(e.lastPassAt / 1000)}`,
+  ];
 }
 
 /** The domain named in a path segment, or undefined for a malformed percent-escape (a 400, not a 500). */

@@ -145,7 +145,7 @@ export async function startIssuerService(
   const health: HealthServer = new HealthServer(
     config.listen.host,
     config.listen.port,
-    apiRoutes({ issuer, state, thumbprint, log, ready: () => health.ready }),
+    apiRoutes({ issuer, state, thumbprint, log, ready: () => health.ready, expiry: scheduler.expiry }),
     (err) => log.error({ err }, 'api handler failed'),
   );
   try {

@@ -87,6 +87,7 @@ export class SqsListener {
   private bootstrapping: Promise<void> | undefined;
   private again: BootstrapReason | undefined;
   private lastReadiness: Readiness | undefined;
+  private notReadyLoggedMs = 0;
 
   constructor(private readonly deps: SqsListenerDeps) {
     this.bus = deps.bus;
@@ -271,10 +272,17 @@ export class SqsListener {
     const r = this.readiness();
     const prev = this.lastReadiness;
     this.lastReadiness = r;
-    if (prev && prev.ready === r.ready && prev.reasons.join() === r.reasons.join()) return;
-    if (r.ready) this.deps.log.info({ event: 'listener_ready' }, 'ready');
-    else this.deps.log.warn({ event: 'listener_not_ready', reasons: r.reasons }, 'not ready');
-    this.deps.onReadiness?.(r);
+    const changed = !prev || prev.ready !== r.ready || prev.reasons.join() !== r.reasons.join();
+    // While not ready, repeated once a minute: the readiness alarm counts these lines.
+    const remind = !r.ready && Date.now() - this.notReadyLoggedMs >= 60_000;
+    if (!changed && !remind) return;
+    if (r.ready) {
+      this.deps.log.info({ event: 'listener_ready' }, 'ready');
+    } else {
+      this.notReadyLoggedMs = Date.now();
+      this.deps.log.warn({ event: 'listener_not_ready', reasons: r.reasons }, 'not ready');
+    }
+    if (changed) this.deps.onReadiness?.(r);
   }
 
   private sweepOrphans(): void {
