@@ -21,5 +21,7 @@ export interface ControlContext {
   /** CAA identities of the CAs in use (`letsencrypt.org`); empty skips the CAA check. */
   readonly caaIdentities: readonly string[];
   readonly renewBeforeDays: number;
+  /** The issuers' delegated DNS-01 zone (EDGE_DNS01_CHALLENGE_ZONE); unset: no challenge record. */
+  readonly challengeZone: string | undefined;
   readonly now: () => number;
 }

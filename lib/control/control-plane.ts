@@ -29,6 +29,11 @@ export interface ControlPlaneOptions {
   readonly renewBeforeDays?: number;
   /** Milliseconds since the epoch; default Date.now. */
   readonly now?: () => number;
+  /**
+   * The zone tenants delegate `_acme-challenge.<domain>` into (the issuers' EDGE_DNS01_CHALLENGE_ZONE):
+   * the domain's records then include that CNAME. Unset: HTTP-01 only.
+   */
+  readonly challengeZone?: string;
 }
 
 /**
@@ -54,6 +59,7 @@ export class ControlPlane {
       fetchToken: opts.fetchToken ?? fetchToken,
       caaIdentities: opts.caaIdentities ?? ['letsencrypt.org'],
       renewBeforeDays: opts.renewBeforeDays ?? 30,
+      challengeZone: opts.challengeZone,
       now: opts.now ?? Date.now,
     };
     this.tenants = new Tenants(ctx);

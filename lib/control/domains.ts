@@ -1,3 +1,4 @@
+import { delegatedName, delegationTarget } from '../core/delegation.ts';
 import { registeredDomain } from '../core/domain-names.ts';
 import type { DomainStatus } from '../core/domain-status.ts';
 import { type CertificateView, readCertificate } from './certificates.ts';
@@ -12,7 +13,7 @@ import * as valid from './validation.ts';
 
 /** A DNS record the tenant creates (or keeps), with whether it is there now. */
 export interface DnsInstruction {
-  readonly purpose: 'ownership' | 'routing' | 'caa';
+  readonly purpose: 'ownership' | 'routing' | 'challenge' | 'caa';
   readonly type: 'TXT' | 'CNAME' | 'A' | 'AAAA' | 'ALIAS' | 'CAA';
   readonly name: string;
   readonly value: string;
@@ -220,6 +221,21 @@ export class Domains {
         value: token,
         satisfied: verified,
         note: `or serve the value at http://${entry.domain}${VERIFY_PATH}; keep it: it is re-checked`,
+      });
+    }
+    const zone = this.ctx.challengeZone;
+    if (zone) {
+      // Optional: delegated DNS-01 issues before the DNS switch, and for *.<domain>.
+      const name = delegatedName(entry.domain);
+      const value = delegationTarget(entry.domain, zone);
+      const cnames = await this.ctx.resolver.resolveCname(name).catch(() => [] as string[]);
+      out.push({
+        purpose: 'challenge',
+        type: 'CNAME',
+        name,
+        value,
+        satisfied: cnames.some((c) => c.toLowerCase().replace(/\.$/, '') === value),
+        note: 'optional: the certificate is then issued before the domain points at the edge, and *.<domain> can be served',
       });
     }
     const edge = this.ctx.edge;

@@ -142,6 +142,7 @@ export class RegionalStack extends Stack {
         acmeAccountSecretId: acmeAccountKey.secretName,
         dnsProvider: 'route53',
         route53HostedZoneId: c.hostedZone.id,
+        challengeZone: delegationZone(c.platformDomain),
         wildcard: true,
       },
       acmeAccountKey,
@@ -159,6 +160,7 @@ export class RegionalStack extends Stack {
       homeRegion: c.homeRegion,
       hostedZoneId: c.hostedZone.id,
       platformDomain: c.platformDomain,
+      challengeZone: delegationZone(c.platformDomain),
       acmeAccountKey,
     });
 
@@ -259,4 +261,9 @@ export class RegionalStack extends Stack {
   override get availabilityZones(): string[] {
     return this.configuredAzs;
   }
+}
+
+/** The zone tenants delegate `_acme-challenge.<domain>` into: inside the platform's hosted zone. */
+export function delegationZone(platformDomain: string): string {
+  return `acme-delegation.${platformDomain}`;
 }

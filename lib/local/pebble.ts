@@ -29,6 +29,8 @@ export interface LocalPebble {
   readonly managementUrl: string;
   /** pebble-challtestsrv's management API: /set-txt, /clear-txt, /add-a. */
   readonly challtestsrvUrl: string;
+  /** challtestsrv's DNS server (host:port), Pebble's resolver. */
+  readonly dnsServer: string;
   /** PEM that Pebble's own HTTPS (directory and management) is served with; trust it as a CA. */
   readonly wfeCaPem: string;
   readonly logFile: string;
@@ -160,6 +162,7 @@ export async function startPebble(opts: PebbleOptions): Promise<LocalPebble> {
       directoryUrl,
       managementUrl,
       challtestsrvUrl: `http://127.0.0.1:${ctsMgmtPort}`,
+      dnsServer: `127.0.0.1:${dnsPort}`,
       wfeCaPem,
       logFile,
       root: () => httpsGetText(`${managementUrl}/roots/0`, wfeCaPem),

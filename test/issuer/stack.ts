@@ -126,7 +126,12 @@ export async function startIssuerStack(
       { service: 'issuer', region: name, level: 'debug' },
       pino.destination({ dest: join(bed.dir, `issuer-${name}.log`), sync: true }),
     );
-    const service = await startIssuerService(parseIssuerConfig(issuerConfig(name, port, config)), log);
+    const input = issuerConfig(name, port, config);
+    // Delegated DNS-01 reads `_acme-challenge` CNAMEs from challtestsrv, as Pebble does.
+    if (input.delegation && !input.delegation.resolvers?.length) {
+      input.delegation = { ...input.delegation, resolvers: [pebble.dnsServer] };
+    }
+    const service = await startIssuerService(parseIssuerConfig(input), log);
     services.push(service);
     return service;
   };

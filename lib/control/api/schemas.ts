@@ -23,7 +23,7 @@ export const purgeInput = z
 
 export const dnsInstruction = z
   .object({
-    purpose: z.enum(['ownership', 'routing', 'caa']),
+    purpose: z.enum(['ownership', 'routing', 'challenge', 'caa']),
     type: z.enum(['TXT', 'CNAME', 'A', 'AAAA', 'ALIAS', 'CAA']),
     name: z.string(),
     value: z.string(),

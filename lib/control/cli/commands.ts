@@ -49,6 +49,7 @@ const SETTING_HELP: Record<string, [string, string]> = {
   'edge-cname': ['name', 'EDGE_DNS_CNAME, e.g. edge.platform.example'],
   'edge-address': ['ip', 'EDGE_DNS_ADDRESSES (repeatable; the variable comma-separated)'],
   'dns-server': ['ip', 'EDGE_DNS_SERVERS (repeatable; default the system resolvers)'],
+  'challenge-zone': ['zone', 'EDGE_DNS01_CHALLENGE_ZONE (delegated DNS-01; the issuers’ zone)'],
 };
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];

@@ -36,6 +36,8 @@ export const cliConfigSchema = z
     edgeCname: hostnameSchema.optional(),
     edgeAddresses: z.array(z.string().refine((a) => isIP(a) !== 0, 'an IPv4 or IPv6 address')).default([]),
     dnsServers: z.array(z.string().min(1)).default([]),
+    /** The issuers' delegated DNS-01 zone: domains show the `_acme-challenge` CNAME to create. */
+    challengeZone: hostnameSchema.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.bus === 'aws' && !c.snsTopicArn)
@@ -63,6 +65,7 @@ export const SETTINGS = {
   edgeCname: ['edge-cname', 'EDGE_DNS_CNAME'],
   edgeAddresses: ['edge-address', 'EDGE_DNS_ADDRESSES'],
   dnsServers: ['dns-server', 'EDGE_DNS_SERVERS'],
+  challengeZone: ['challenge-zone', 'EDGE_DNS01_CHALLENGE_ZONE'],
 } as const satisfies Record<keyof z.input<typeof cliConfigSchema>, readonly [string, string]>;
 
 const LISTS = new Set<string>(['edgeAddresses', 'dnsServers']);

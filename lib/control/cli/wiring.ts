@@ -79,6 +79,7 @@ export function wire(c: CliConfig): Wired {
     certificates: new TableCertificateReader(dynamo, c.tableName),
     edge:
       c.edgeCname || c.edgeAddresses.length ? { cname: c.edgeCname, addresses: c.edgeAddresses } : undefined,
+    challengeZone: c.challengeZone,
   });
   return {
     control,

@@ -110,6 +110,8 @@ export interface OrderRequest {
   readonly replaces?: string;
   /** Validate every name by DNS-01 (the wildcard's apex shares its order). */
   readonly dns01?: boolean;
+  /** Delegated DNS-01: write every answer at this name (the `_acme-challenge` CNAME's target). */
+  readonly dnsRecordName?: string;
 }
 
 export interface AcmeCaOptions {
@@ -240,7 +242,7 @@ export class AcmeCa {
       if (useDns) {
         if (!this.opts.dns)
           throw new ValidationError(identifier, 'dns-01 needed but no DNS provider configured');
-        const name = challengeRecordName(identifier);
+        const name = req.dnsRecordName ?? challengeRecordName(identifier);
         dnsRecords.set(name, [...(dnsRecords.get(name) ?? []), keyAuthorization]);
       } else {
         await this.opts.http01.set(identifier, challenge.token, keyAuthorization);

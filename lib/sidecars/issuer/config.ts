@@ -134,8 +134,23 @@ export const issuerConfigSchema = z
     budget: budgetSchema,
     /** Issue the platform wildcard (`*.<platform>` + apex) by DNS-01 at start and keep it renewed. */
     wildcard: z.boolean().default(false),
+    /**
+     * Delegated DNS-01: tenants CNAME `_acme-challenge.<domain>` to `<id>.<zone>` and the issuer
+     * answers in `zone` (through `dns`). Off when absent: custom domains use HTTP-01.
+     */
+    delegation: z
+      .object({
+        zone: hostnameSchema,
+        /** DNS servers asked for the `_acme-challenge` CNAME ("127.0.0.1:8053"); default the system's. */
+        resolvers: z.array(z.string().min(1)).default([]),
+      })
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((c) => !c.delegation || c.dns.provider !== 'none', {
+    path: ['delegation'],
+    message: 'delegated DNS-01 needs a DNS provider (dns.provider route53 or challtestsrv)',
+  });
 
 export type IssuerConfigInput = z.input<typeof issuerConfigSchema>;
 export type IssuerConfig = Readonly<z.output<typeof issuerConfigSchema>>;
@@ -300,6 +315,23 @@ export const issuerEnv = defineEnvContract(
       opt(bool),
       'Issue and renew the platform wildcard by DNS-01.',
     ),
+    challengeZone: env.optional(
+      'EDGE_DNS01_CHALLENGE_ZONE',
+      opt(hostnameSchema),
+      'Delegated DNS-01: the zone tenants CNAME _acme-challenge.<domain> into (inside the DNS-01 zone); unset: HTTP-01 only.',
+    ),
+    challengeResolvers: env.optional(
+      'EDGE_DNS01_RESOLVERS',
+      opt(
+        z.string().transform((v) =>
+          v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        ),
+      ),
+      'DNS servers (comma-separated) asked for _acme-challenge CNAMEs; default the system resolvers.',
+    ),
     shutdownDeadlineMs: env.optional(
       'EDGE_SHUTDOWN_DEADLINE_MS',
       int(1000).default(30_000),
@@ -385,6 +417,9 @@ export function issuerConfigFromVars(vars: IssuerEnv, awsRegion?: string): Issue
       intervalSeconds: vars.renewIntervalSeconds,
     },
     wildcard: vars.wildcard,
+    ...(vars.challengeZone
+      ? { delegation: { zone: vars.challengeZone, resolvers: vars.challengeResolvers } }
+      : {}),
   };
   return parseIssuerConfig(input);
 }

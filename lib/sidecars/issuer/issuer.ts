@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { delegatedName, delegationTarget } from '../../core/delegation.ts';
 import { registeredDomain } from '../../core/domain-names.ts';
 import type { CertRecord } from '../../core/redis-format.ts';
 import type { IssuanceStore } from '../../core/store/issuance.ts';
@@ -34,6 +35,14 @@ export interface IssuerDeps {
   readonly issuance: IssuanceStore;
   readonly budget: Budget;
   readonly log: Logger;
+  /** Delegated DNS-01: the platform's challenge zone and how `_acme-challenge` CNAMEs are read. */
+  readonly delegation?: Delegation;
+}
+
+export interface Delegation {
+  readonly zone: string;
+  /** The CNAME target(s) of a name, one hop ([] or a rejection when there is none). */
+  resolveCname(name: string): Promise<string[]>;
 }
 
 export interface IssuerStats {
@@ -95,10 +104,12 @@ export class Issuer {
   private async attempt(domain: string, opts: RequestOptions): Promise<Outcome> {
     const { certs, leases, issuance, log } = this.deps;
     const wildcard = domain === this.wildcardName;
+    // `*.<domain>` of a tenant: allowed with its domain, and only through delegated DNS-01.
+    const base = !wildcard && domain.startsWith('*.') ? domain.slice(2) : domain;
     if (!wildcard) {
-      if (this.coveredByWildcard(domain))
+      if (this.coveredByWildcard(base))
         return { status: 'refused', reason: 'covered by the platform wildcard' };
-      if (!(await certs.allowed(domain))) return { status: 'refused', reason: 'domain not in the registry' };
+      if (!(await certs.allowed(base))) return { status: 'refused', reason: 'domain not in the registry' };
     }
     if (!this.needed(await certs.get(domain), opts)) return { status: 'present' };
 
@@ -107,6 +118,14 @@ export class Issuer {
       return {
         status: 'refused',
         reason: `backing off until ${new Date(previous.nextAttemptAt).toISOString()}: ${previous.reason ?? ''}`,
+      };
+    }
+
+    const delegated = wildcard ? undefined : await this.delegatedTo(base);
+    if (base !== domain && !delegated) {
+      return {
+        status: 'refused',
+        reason: `a wildcard needs the CNAME ${delegatedName(base)} (delegated DNS-01)`,
       };
     }
 
@@ -127,7 +146,7 @@ export class Issuer {
     try {
       // The previous holder may have finished between our first look and the lease.
       if (!this.needed(await certs.get(domain), opts)) return { status: 'present' };
-      return await this.order(domain, wildcard, opts, previous?.failures ?? 0);
+      return await this.order(domain, base, wildcard, delegated, opts, previous?.failures ?? 0);
     } finally {
       clearInterval(keepAlive);
       await leases.release(domain).catch((err) => log.warn({ domain, err }, 'lease release failed'));
@@ -139,14 +158,28 @@ export class Issuer {
     return opts.renewal !== undefined && existing.expiry === opts.renewal.currentExpiry;
   }
 
+  /**
+   * The challenge zone's name for this domain when its `_acme-challenge` CNAME points there (the
+   * tenant delegated DNS-01 to the platform), else undefined (HTTP-01).
+   */
+  async delegatedTo(domain: string): Promise<string | undefined> {
+    const delegation = this.deps.delegation;
+    if (!delegation) return undefined;
+    const target = delegationTarget(domain, delegation.zone);
+    const cnames = await delegation.resolveCname(delegatedName(domain)).catch(() => [] as string[]);
+    return cnames.some((c) => c.toLowerCase().replace(/\.$/, '') === target) ? target : undefined;
+  }
+
   private async order(
     domain: string,
+    base: string,
     wildcard: boolean,
+    delegated: string | undefined,
     opts: RequestOptions,
     failures: number,
   ): Promise<Outcome> {
     const { certs, issuance, log, config } = this.deps;
-    const names = wildcard ? [domain, config.platformDomain] : [domain];
+    const names = wildcard ? [domain, config.platformDomain] : base !== domain ? [domain, base] : [domain];
     await issuance.pending(domain);
     let retryAt = 0;
     const reasons: string[] = [];
@@ -164,12 +197,21 @@ export class Issuer {
       }
       try {
         if (ca.config.budget) await this.reserve(ca.name, names);
-        log.info({ domain, ca: ca.name, renewal: opts.renewal !== undefined }, 'ordering certificate');
+        log.info(
+          {
+            domain,
+            ca: ca.name,
+            renewal: opts.renewal !== undefined,
+            challenge: delegated ? 'dns-01' : undefined,
+          },
+          'ordering certificate',
+        );
         const started = Date.now();
         const record = await ca.issue({
           names,
           keyType: config.acme.keyType as KeyType,
-          dns01: wildcard,
+          dns01: wildcard || delegated !== undefined,
+          ...(delegated ? { dnsRecordName: delegated } : {}),
           replaces: opts.renewal?.replaces,
         });
         await certs.put(domain, record);

@@ -177,7 +177,9 @@ export class RenewalScheduler {
   private async renewIfDue(domain: string, cert: CertRecord, now: number): Promise<Outcome | undefined> {
     const plan = await this.plan(domain, cert, now);
     if (plan.renewAt > now) return undefined;
-    if (domain !== this.deps.issuer.wildcardName && !(await this.deps.certs.allowed(domain))) {
+    // A tenant's `*.<domain>` lives as long as its domain does.
+    const base = domain.replace(/^\*\./, '');
+    if (domain !== this.deps.issuer.wildcardName && !(await this.deps.certs.allowed(base))) {
       this.deps.log.info({ domain }, 'not renewing: domain no longer in the registry');
       return undefined;
     }

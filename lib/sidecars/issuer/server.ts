@@ -100,7 +100,9 @@ async function handle(deps: ApiDeps, req: IncomingMessage, res: ServerResponse):
   const domain = decodeDomain(m[1]);
   if (domain === undefined) return send(res, 400, { error: 'malformed percent-escape in path' });
   const wildcard = domain === deps.issuer.wildcardName;
-  if (!wildcard && !hostnameSchema.safeParse(domain).success)
+  // A tenant's `*.<domain>` (delegated DNS-01) is named like its domain.
+  const name = !wildcard && domain.startsWith('*.') ? domain.slice(2) : domain;
+  if (!wildcard && !hostnameSchema.safeParse(name).success)
     return send(res, 400, { error: 'invalid domain' });
 
   if (req.method === 'GET') return send(res, 200, await deps.state(domain));

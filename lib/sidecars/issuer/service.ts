@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Resolver } from 'node:dns/promises';
 import { hostname } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Route53Client } from '@aws-sdk/client-route-53';
@@ -21,6 +22,7 @@ import { AriClient } from './ari.ts';
 import { Budget } from './budget.ts';
 import { RedisCertStore } from './cert-store.ts';
 import type { IssuerConfig } from './config.ts';
+import { DelegatedTrigger } from './delegated-trigger.ts';
 import { ChallTestSrvDns } from './dns/challtestsrv.ts';
 import type { DnsPort } from './dns/port.ts';
 import { Route53Dns } from './dns/route53.ts';
@@ -124,7 +126,30 @@ export async function startIssuerService(
         },
       }),
   );
-  const issuer = new Issuer({ config, cas, certs, leases, issuance, budget, log });
+  const delegation = config.delegation && {
+    zone: config.delegation.zone,
+    resolver: new Resolver({ timeout: 3000, tries: 2 }),
+  };
+  if (delegation && config.delegation?.resolvers.length) {
+    delegation.resolver.setServers([...config.delegation.resolvers]);
+  }
+  const issuer = new Issuer({
+    config,
+    cas,
+    certs,
+    leases,
+    issuance,
+    budget,
+    log,
+    ...(delegation
+      ? {
+          delegation: {
+            zone: delegation.zone,
+            resolveCname: (name: string) => delegation.resolver.resolveCname(name),
+          },
+        }
+      : {}),
+  });
   const scheduler = new RenewalScheduler(
     {
       issuer,
@@ -157,6 +182,8 @@ export async function startIssuerService(
   health.setReady(true);
   const url = health.url;
   if (config.renewal.enabled) scheduler.start();
+  const trigger = delegation ? new DelegatedTrigger({ redis, certs, issuer, log }) : undefined;
+  await trigger?.start();
   if (config.wildcard) {
     issuer.request(issuer.wildcardName).then(
       (outcome) => log.info({ outcome }, 'platform wildcard checked'),
@@ -180,6 +207,7 @@ export async function startIssuerService(
       health.setReady(false, { reason: 'shutting down' });
       const closed = health.stop(false);
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+      trigger?.stop();
       await Promise.race([Promise.all([scheduler.stop(), issuer.drain(), closed]), deadline]);
       health.closeAll();
       redis.disconnect();

@@ -25,6 +25,11 @@ export class ChallTestSrvDns implements DnsPort {
     await this.post('/add-a', { host: `${host}.`, addresses });
   }
 
+  /** A CNAME (tests: a tenant's `_acme-challenge` delegation). */
+  async setCname(host: string, target: string): Promise<void> {
+    await this.post('/set-cname', { host: `${host}.`, target: `${target}.` });
+  }
+
   async clearA(host: string): Promise<void> {
     await this.post('/clear-a', { host: `${host}.` });
   }
