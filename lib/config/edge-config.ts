@@ -275,6 +275,18 @@ export const edgeConfigSchema = z
         resurrectSeconds: positiveSeconds.default(5),
         /** How long a lookup waits for another worker loading the same key before loading it itself. */
         lockWaitMs: milliseconds.default(1000),
+        /**
+         * An explicit certificate change (POST /certs/forget: a renewal, a revocation) reaches every
+         * worker's parsed copy within this: each worker reads a change counter on a timer, so a
+         * handshake served from the worker's LRU reads nothing shared. /certs/forget answers once
+         * every worker has applied the change.
+         */
+        invalidationIntervalMs: milliseconds.default(200),
+        /**
+         * Counters (handshakes, lookups, requests) are kept per worker and added to the shared dict
+         * this often, not on every event; /metrics waits for every worker's next flush.
+         */
+        metricsFlushMs: milliseconds.default(250),
       })
       .prefault({}),
     /**

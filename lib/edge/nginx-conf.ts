@@ -57,6 +57,8 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       purge_lru_size: config.caches.purgeLruSize,
       resurrect_ttl_s: config.caches.resurrectSeconds,
       lock_wait_ms: config.caches.lockWaitMs,
+      invalidation_interval_ms: config.caches.invalidationIntervalMs,
+      metrics_flush_ms: config.caches.metricsFlushMs,
     },
     cache: {
       status_name: config.cache.statusName,

@@ -117,7 +117,8 @@ local function purge_route()
 end
 
 -- A certificate changed in Redis (renewal, replication): every worker drops its cached copy
--- (edge.tls leaves a marker they check), so the next handshake reads Redis.
+-- (edge.tls logs the change; each worker applies it on its timer), so the next handshake reads Redis.
+local FORGET_WAIT_S = math.max(2, 10 * config.caches.invalidation_interval_ms / 1000)
 local function forget_cert_route()
     if not authorized("certs/forget") then
         return
@@ -136,8 +137,14 @@ local function forget_cert_route()
         return reply(400, { error = "domain must be a host name or *.<host name>" })
     end
     local tls = package.loaded["edge.tls"]
+    local applied = true
     if tls then
-        tls.forget(name)
+        -- Answers once every worker has dropped its copy (each applies changes on a timer).
+        applied = tls.forget(name, FORGET_WAIT_S)
+    end
+    if not applied then
+        return reply(503, { error = "not every worker applied the change in time; it will within "
+            .. config.tls.shm_ttl .. " s", forgotten = name, region = config.region })
     end
     return reply(200, { forgotten = name, region = config.region })
 end

@@ -20,6 +20,10 @@ function _M.init(json)
 end
 
 function _M.init_worker()
+    -- Per-worker timers: metric flushes, and the change logs of the caches in version mode
+    -- (certificates), so neither costs anything on the handshake path.
+    require("edge.metrics").init_worker()
+    require("edge.tiered_cache").init_worker()
 end
 
 return _M

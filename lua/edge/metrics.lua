@@ -1,10 +1,14 @@
--- Prometheus counters kept in a shared dict, so every worker adds to the same numbers.
+-- Prometheus counters kept in a shared dict, so every worker adds to the same numbers; each
+-- worker counts in Lua and adds its counts on a timer (edge.counter), so a handshake or a request
+-- touches no shared dict for its metrics.
 -- Written here rather than taken from nginx-lua-prometheus: we need counters only, and that
 -- library is in neither Debian nor the official OpenResty image.
 local lrucache = require "resty.lrucache"
+local counter = require "edge.counter"
 local config = require("edge.config").get()
 
 local shm = ngx.shared.edge_metrics
+local counts = counter.new("edge_metrics", config.caches.metrics_flush_ms / 1000)
 local concat = table.concat
 local sort = table.sort
 local gsub = string.gsub
@@ -28,22 +32,29 @@ local function escape(v)
 end
 
 local function incr(key)
-    local _, err = shm:incr(key, 1, 0)
-    if err then
-        ngx.log(ngx.WARN, "failed to increment metric ", key, ": ", err)
+    counts:incr(key)
+end
+
+-- Series names built once per label value: no string building per event.
+local function family(name, label)
+    local series = {}
+    return function(value)
+        local key = series[value]
+        if not key then
+            key = name .. "{" .. label .. '="' .. value .. '"}'
+            series[value] = key
+        end
+        incr(key)
     end
 end
 
-function _M.cert_lookup(tier)
-    incr('edge_cert_lookups_total{tier="' .. tier .. '"}')
-end
+_M.cert_lookup = family("edge_cert_lookups_total", "tier")
+_M.handshake = family("edge_handshakes_total", "result")
+_M.error = family("edge_errors_total", "kind")
 
-function _M.handshake(result)
-    incr('edge_handshakes_total{result="' .. result .. '"}')
-end
-
-function _M.error(kind)
-    incr('edge_errors_total{kind="' .. kind .. '"}')
+-- Starts this worker's flush timer (init_worker_by_lua).
+function _M.init_worker()
+    counts:init_worker()
 end
 
 local STATUS_CLASS = { "1xx", "2xx", "3xx", "4xx", "5xx" }
@@ -82,12 +93,17 @@ function _M.count_request(tenant, status, cache_status)
 end
 
 -- Prometheus text exposition format, metric families grouped with their HELP and TYPE.
+-- Waits (yielding) for every worker's pending counts first.
 function _M.render()
+    counts:sync()
     local keys = shm:get_keys(0)
     sort(keys)
     local out, n, last = {}, 0, nil
     for _, key in ipairs(keys) do
         local name = match(key, "^([%w_]+)")
+        if not name then
+            goto continue
+        end
         if name ~= last then
             n = n + 1
             out[n] = "# HELP " .. name .. " " .. (HELP[name] or name) .. "\n# TYPE " .. name .. " counter"
@@ -98,6 +114,7 @@ function _M.render()
             n = n + 1
             out[n] = key .. " " .. tostring(value)
         end
+        ::continue::
     end
     n = n + 1
     out[n] = 'edge_info{region="' .. escape(config.region) .. '",engine="' .. config.tls.engine .. '"} 1'

@@ -1,4 +1,6 @@
 -- Host names as they arrive in SNI and Host: normalised (lowercase, no trailing dot) and checked.
+local lrucache = require "resty.lrucache"
+
 local re_find = ngx.re.find
 local lower = string.lower
 local byte = string.byte
@@ -31,6 +33,43 @@ function _M.normalize_host(name)
         return nil, "host name has invalid characters or labels"
     end
     return name
+end
+
+-- True when the platform wildcard `*.<platform>` answers for a normalised name: `<label>.<platform>`
+-- and the platform apex itself.
+function _M.covered_by_platform_wildcard(name, platform)
+    if name == platform then
+        return true
+    end
+    local n = #name - #platform - 1
+    return n > 0 and byte(name, n + 1) == 46 and sub(name, n + 2) == platform
+        and not find(sub(name, 1, n), ".", 1, true)
+end
+
+-- The rules for a server name as sent in SNI, decided once per name per worker (a pure function
+-- of the string, so never invalidated): a table { name = normalised } plus `wildcard` when the
+-- platform wildcard covers it, or { refused = reason }.
+local decisions
+local decisions_platform
+
+function _M.init_sni_decisions(size, platform)
+    decisions = assert(lrucache.new(size))
+    decisions_platform = platform
+end
+
+function _M.decide_sni(raw)
+    local d = decisions:get(raw)
+    if d then
+        return d
+    end
+    local name, why = _M.normalize_host(raw)
+    if name then
+        d = { name = name, wildcard = _M.covered_by_platform_wildcard(name, decisions_platform) }
+    else
+        d = { refused = why }
+    end
+    decisions:set(raw, d)
+    return d
 end
 
 function _M.valid_tenant_id(id)

@@ -17,7 +17,10 @@
 --   packaged by Debian). A worker that finds the lock taken serves its stale copy at once, or,
 --   with nothing to serve, waits up to lock_wait_s for the holder's answer.
 -- * Explicit invalidation: delete(key) and set(key, raw) take effect in every worker at once for
---   caches made with shared_invalidation; other caches converge within ttl_s.
+--   caches made with shared_invalidation (one shared-dict read per LRU hit); within
+--   invalidation_interval_s for caches made with it (nothing on an LRU hit: a version counter and
+--   a log of changed keys in the shared dict, read by a timer in every worker); other caches
+--   converge within ttl_s.
 --
 -- Values in the shared dict are the loader's raw strings; the flags hold the second (ngx.time)
 -- until which the value is fresh. Keys starting with "!" are the cache's own (host names, record
@@ -34,11 +37,22 @@ local max = math.max
 local error = error
 local tostring = tostring
 local setmetatable = setmetatable
+local worker_id = ngx.worker.id
+local worker_count = ngx.worker.count
+local every = ngx.timer.every
 
 local _M = {}
 local mt = { __index = _M }
 
 local MARK = "!f:" -- "!f:<key>" = ngx.now() when the key was last set or deleted explicitly
+-- Version mode, per cache: "!v:<cache>" = the number of explicit changes so far; "!c:<cache>:<n>"
+-- = the key of change n; "!w:<cache>:<worker id>" = the last version that worker applied.
+-- A worker that falls more than LOG_SPAN changes behind (or finds a log entry gone) empties
+-- its LRU instead of replaying the log.
+local LOG_SPAN = 1000
+
+-- Caches in version mode, for init_worker to start their timers.
+local versioned = {}
 
 local function dict(name)
     local shm = ngx.shared[name]
@@ -69,6 +83,9 @@ end
 --   on_invalid(key, err)       optional
 --   shared_invalidation        optional: every LRU hit checks a marker in the shared dict so
 --                              set/delete reach every worker at once (one shared-dict read per hit)
+--   invalidation_interval_s    optional, instead: set/delete reach every worker within this many
+--                              seconds (a timer per worker; LRU hits read nothing shared); needs
+--                              tiered_cache.init_worker() in init_worker_by_lua
 function _M.new(opts)
     local lru, err = lrucache.new(opts.lru_size)
     if not lru then
@@ -97,18 +114,25 @@ function _M.new(opts)
     }
     -- A lock outlives a hung loader by this much at most; the loader's own timeouts end it sooner.
     self.lock_ttl = self.lock_wait + 1
+    if opts.invalidation_interval_s ~= nil then
+        if self.shared_invalidation then
+            error("edge: tiered cache " .. tostring(opts.name)
+                .. ": shared_invalidation and invalidation_interval_s exclude each other")
+        end
+        self.interval = positive(opts, "invalidation_interval_s")
+        self.version_key = "!v:" .. opts.name
+        self.log_prefix = "!c:" .. opts.name .. ":"
+        self.seen_prefix = "!w:" .. opts.name .. ":"
+        -- Log entries outlive many intervals, so a worker that misses a few ticks can replay them.
+        self.log_ttl = max(60, self.interval * 100)
+        self.seen = 0
+        versioned[#versioned + 1] = self
+    end
     return setmetatable(self, mt)
 end
 
--- True when the worker's entry predates an explicit set/delete in another worker.
---
--- This is the only shared-dict read on an LRU hit, and only for caches made with
--- shared_invalidation. To make an LRU hit cost nothing beyond the LRU (issue 12), replace it
--- with a per-cache version counter: set/delete do `shm:incr("!v", 1, 0)` and append the key to
--- a bounded change log ("!c:<version>" = key); each worker runs an ngx.timer.every(interval)
--- that compares the counter with the one it saw last and drops the logged keys from its LRU
--- (lru:flush_all() when it fell behind the log). Callers keep get/set/delete unchanged; an
--- explicit change is then visible in every worker within the timer's interval instead of at once.
+-- True when the worker's entry predates an explicit set/delete in another worker (marker mode:
+-- the only shared-dict read on an LRU hit; caches in version mode read nothing here).
 local function invalidated(self, key, entry)
     if not self.shared_invalidation then
         return false
@@ -302,7 +326,26 @@ function _M.peek(self, key)
     return entry and entry.value
 end
 
+-- Version mode: counts the change and logs its key, for the other workers' timers.
+local function log_change(self, key)
+    local shm = self.shm
+    local v, err = shm:incr(self.version_key, 1, 0)
+    if not v then
+        log.warn("cache_mark_failed", { cache = self.name, key = key, err = err })
+        return
+    end
+    local ok
+    ok, err = shm:set(self.log_prefix .. v, key, self.log_ttl)
+    if not ok then
+        log.warn("cache_mark_failed", { cache = self.name, key = key, err = err })
+    end
+    return v
+end
+
 local function mark(self, key)
+    if self.version_key then
+        return log_change(self, key)
+    end
     if self.shared_invalidation then
         -- The real time, not the cached one: an entry another worker read before this change
         -- always carries an earlier `at` than the marker.
@@ -331,11 +374,98 @@ end
 
 -- Forgets a key in every tier: the next lookup asks the loader. In every worker at once with
 -- shared_invalidation, else within ttl_s.
+-- In version mode, returns the change's version (see await_workers).
 function _M.delete(self, key)
     self.lru:delete(key)
     self.shm:delete(key)
     self.negative:delete(self.neg_prefix .. key)
-    mark(self, key)
+    return mark(self, key)
+end
+
+-- Version mode: drops from this worker's LRU every key changed since the last call.
+function _M.apply_changes(self)
+    local shm = self.shm
+    local current = shm:get(self.version_key) or 0
+    local seen = self.seen
+    if current ~= seen then
+        if current < seen or current - seen > LOG_SPAN then
+            -- Behind by more than the log holds (or the dict was emptied): start over.
+            self.lru:flush_all()
+            seen = current
+        else
+            local lru, prefix = self.lru, self.log_prefix
+            for v = seen + 1, current do
+                local key = shm:get(prefix .. v)
+                if key == nil then
+                    if v == self.missing then
+                        -- Gone since the last tick (evicted): empty the LRU rather than guess.
+                        lru:flush_all()
+                        seen = current
+                        break
+                    end
+                    -- Counted but not logged yet (the writer is between incr and set): next tick.
+                    self.missing = v
+                    break
+                end
+                lru:delete(key)
+                seen = v
+            end
+        end
+        self.seen = seen
+    end
+    local ok, err = shm:set(self.seen_prefix .. worker_id(), seen, self.log_ttl)
+    if not ok then
+        log.warn("cache_mark_failed", { cache = self.name, err = err })
+    end
+end
+
+-- Version mode: waits (yielding, up to timeout_s) until every worker has applied `version`.
+-- Returns true, or false when some worker had not within the timeout.
+function _M.await_workers(self, version, timeout_s)
+    if not version then
+        return true
+    end
+    local shm, prefix, n = self.shm, self.seen_prefix, worker_count()
+    update_time()
+    local deadline = now() + timeout_s
+    while true do
+        local all = true
+        for id = 0, n - 1 do
+            local seen = shm:get(prefix .. id)
+            if not seen or seen < version then
+                all = false
+                break
+            end
+        end
+        if all then
+            return true
+        end
+        if now() >= deadline then
+            return false
+        end
+        sleep(min(self.interval / 2, 0.05))
+        update_time()
+    end
+end
+
+local function tick(premature, self)
+    if premature then
+        return
+    end
+    self:apply_changes()
+end
+
+-- Starts the change-log timer of every cache in version mode (init_worker_by_lua).
+function _M.init_worker()
+    for _, cache in ipairs(versioned) do
+        -- This worker starts with an empty LRU: every change so far is applied already.
+        cache.seen = cache.shm:get(cache.version_key) or 0
+        cache:apply_changes()
+        local ok, err = every(cache.interval, tick, cache)
+        if not ok then
+            log.err("cache_timer_failed", { cache = cache.name, err = err })
+        end
+    end
 end
 
 return _M

@@ -20,15 +20,22 @@ local log = require "edge.log"
 
 local now = ngx.now
 local sub = string.sub
-local find = string.find
+local decide_sni = names.decide_sni
+local server_name = ssl.server_name
+local clear_certs = ssl.clear_certs
+local set_cert = ssl.set_cert
+local set_priv_key = ssl.set_priv_key
 
 local _M = {}
 
 local conf = config.tls
 local caches = config.caches
 local platform = config.platform_domain
-local platform_suffix = "." .. platform
 local wildcard_name = "*." .. platform
+
+-- SNI decisions (normalised name, refused, covered by the platform wildcard) per worker; one
+-- entry per name the worker also holds a certificate for.
+names.init_sni_decisions(conf.lru_size, platform)
 
 -- Fallback handshakes since this worker last logged one.
 local FALLBACK_LOG_INTERVAL = conf.fallback_log_interval_s
@@ -65,8 +72,9 @@ local certs = tiered_cache.new({
     neg_ttl_s = conf.miss_ttl,
     resurrect_ttl_s = caches.resurrect_ttl_s,
     lock_wait_s = caches.lock_wait_ms / 1000,
-    -- /certs/forget (a renewal, a revocation) reaches every worker's parsed copy at once.
-    shared_invalidation = true,
+    -- /certs/forget (a renewal, a revocation) reaches every worker's parsed copy within this,
+    -- while a handshake answered from the worker's LRU reads nothing shared.
+    invalidation_interval_s = caches.invalidation_interval_ms / 1000,
     load = function(name)
         return redis.get(keys.cert(name))
     end,
@@ -95,27 +103,26 @@ local function lookup(name)
     return entry, TIER[tier] or tier
 end
 
--- The platform wildcard answers for `<tenant>.<platform>` and for the platform apex.
-local function wildcard_applies(name)
-    if name == platform then
-        return true
-    end
-    local n = #name - #platform_suffix
-    return n > 0 and sub(name, n + 1) == platform_suffix and not find(sub(name, 1, n), ".", 1, true)
-end
-
--- Finds the certificate for a normalised name; returns entry or nil, and the tier.
-function _M.find(name)
+-- Finds the certificate for a normalised name; returns entry or nil, and the tier. `wildcard`:
+-- whether the platform wildcard covers the name (computed when the caller has not).
+function _M.find(name, wildcard)
     local entry, tier = lookup(name)
-    if not entry and wildcard_applies(name) then
-        entry, tier = lookup(wildcard_name)
+    if not entry then
+        if wildcard == nil then
+            wildcard = names.covered_by_platform_wildcard(name, platform)
+        end
+        if wildcard then
+            entry, tier = lookup(wildcard_name)
+        end
     end
     return entry, tier
 end
 
--- Drops a name from every tier in every worker: the next handshake reads Redis.
-function _M.forget(name)
-    certs:delete(name)
+-- Drops a name from every tier in every worker: the next handshake reads Redis. Returns once
+-- every worker has dropped its parsed copy (at most timeout_s): true, or false if one had not.
+function _M.forget(name, timeout_s)
+    local version = certs:delete(name)
+    return certs:await_workers(version, timeout_s or 0)
 end
 
 -- Reads a name's certificate from Redis now, past the cached miss (the issuer just wrote it).
@@ -125,7 +132,7 @@ function _M.reload(name)
 end
 
 function _M.certificate()
-    local raw, err = ssl.server_name()
+    local raw, err = server_name()
     if not raw then
         if err then
             log.warn("sni_read_failed", { err = err })
@@ -136,14 +143,15 @@ function _M.certificate()
         return
     end
 
-    local name, why = names.normalize_host(raw)
+    local sni = decide_sni(raw)
+    local name = sni.name
     if not name then
-        log.info("sni_rejected", { sni = sub(raw, 1, 260), reason = why })
+        log.info("sni_rejected", { sni = sub(raw, 1, 260), reason = sni.refused })
         metrics.handshake("rejected")
         return ngx.exit(ngx.ERROR)
     end
 
-    local entry, tier = _M.find(name)
+    local entry, tier = _M.find(name, sni.wildcard)
     if not entry and _M.on_miss then
         entry = _M.on_miss(name)
         tier = entry and "issuer" or tier
@@ -162,12 +170,12 @@ function _M.certificate()
     end
 
     local ok
-    ok, err = ssl.clear_certs()
+    ok, err = clear_certs()
     if ok then
-        ok, err = ssl.set_cert(entry.cert)
+        ok, err = set_cert(entry.cert)
     end
     if ok then
-        ok, err = ssl.set_priv_key(entry.key)
+        ok, err = set_priv_key(entry.key)
     end
     if not ok then
         metrics.handshake("error")

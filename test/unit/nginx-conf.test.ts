@@ -95,7 +95,8 @@ describe('nginx.conf template', () => {
     }
     expect(conf).toContain('"status_name":"cdn-eu"');
     expect(conf).toContain(
-      '"caches":{"purge_ttl_s":3,"purge_lru_size":500,"resurrect_ttl_s":7,"lock_wait_ms":250}',
+      '"caches":{"purge_ttl_s":3,"purge_lru_size":500,"resurrect_ttl_s":7,"lock_wait_ms":250,' +
+        '"invalidation_interval_ms":200,"metrics_flush_ms":250}',
     );
   });
 

@@ -17,6 +17,8 @@ let port: number;
 const TTL_S = 1;
 const NEG_TTL_S = 1;
 const RESURRECT_S = 1;
+/** The version-mode cache's timer interval: set/delete reach every worker within it. */
+const INTERVAL_S = 0.2;
 
 const MODULE = `
 local tiered_cache = require "edge.tiered_cache"
@@ -38,18 +40,25 @@ local function decode(raw, key)
     return { raw = raw }
 end
 
-local function make(name, shm, shared)
+local function make(name, shm, shared, interval, ttl)
     return tiered_cache.new({
         name = name, shm = shm, negative_shm = "tc_negative", neg_prefix = name .. ":",
-        lock_shm = "tc_locks", lru_size = 64, ttl_s = ${TTL_S}, neg_ttl_s = ${NEG_TTL_S},
+        lock_shm = "tc_locks", lru_size = 64, ttl_s = ttl or ${TTL_S}, neg_ttl_s = ${NEG_TTL_S},
         resurrect_ttl_s = ${RESURRECT_S}, lock_wait_s = 2, shared_invalidation = shared,
+        invalidation_interval_s = interval,
         load = load, decode = decode,
         on_load_error = function(key, err) ngx.log(ngx.WARN, "load failed: ", key, ": ", err) end,
         on_invalid = function(key, err) ngx.log(ngx.WARN, "invalid: ", key, ": ", err) end,
     })
 end
 
-local caches = { main = make("main", "tc_main", true), small = make("small", "tc_small", false) }
+-- "versioned": explicit changes through a version counter read on a timer; a TTL long enough
+-- that only the invalidation can explain a worker seeing a change.
+local caches = {
+    main = make("main", "tc_main", true),
+    small = make("small", "tc_small", false),
+    versioned = make("versioned", "tc_main", false, ${INTERVAL_S}, 3600),
+}
 
 function _M.serve()
     local a = ngx.var
@@ -68,9 +77,16 @@ function _M.serve()
     elseif op == "set" then
         out.ok = cache:set(k, a.arg_v)
     elseif op == "delete" then
-        cache:delete(k)
+        local version = cache:delete(k)
+        if a.arg_await then
+            out.ok = cache:await_workers(version, tonumber(a.arg_await))
+        end
     elseif op == "backend" then
         if a.arg_v then backend:set("v:" .. k, a.arg_v) else backend:delete("v:" .. k) end
+    elseif op == "lose" then
+        -- A delete whose log entry is gone (as if the dict evicted it).
+        ngx.shared.tc_main:delete(k)
+        ngx.shared.tc_main:incr("!v:versioned", 1, 0)
     elseif op == "fail" then
         backend:set("fail", a.arg_on == "1" or nil)
     elseif op == "delay" then
@@ -132,6 +148,7 @@ http {
   lua_shared_dict tc_negative 64k;
   lua_shared_dict tc_locks 1m;
   init_by_lua_block { require "tc_test" }
+  init_worker_by_lua_block { require("edge.tiered_cache").init_worker() }
   server {
     listen 127.0.0.1:${port} reuseport;
     keepalive_timeout 0;
@@ -272,6 +289,70 @@ describe('edge.tiered_cache: worker LRU → shared dict → loader', () => {
       (o) => expect(o.value).toBe('D3'),
     );
     expect((await calls('d')).calls).toBe(before);
+  });
+
+  it('version mode: set and delete reach every worker within the timer interval, LRU hits read nothing shared', async () => {
+    const bound = { timeout: INTERVAL_S * 1000 + 1000, interval: 20 }; // the interval, plus scheduling slack
+    await backend('v', 'V1');
+    await everyWorker(
+      () => get('v', 'versioned'),
+      (o) => expect(o.value).toBe('V1'),
+    );
+    // Behind the cache's back: the LRU (TTL 1 h) keeps V1 everywhere.
+    await backend('v', 'V2');
+    await everyWorker(
+      () => get('v', 'versioned'),
+      (o) => expect(o).toMatchObject({ value: 'V1', tier: 'lru' }),
+    );
+    // An explicit delete in one worker: every worker drops its copy within the bound.
+    await call({ op: 'delete', k: 'v', c: 'versioned' });
+    await vi.waitFor(
+      () =>
+        everyWorker(
+          () => get('v', 'versioned'),
+          (o) => expect(o.value).toBe('V2'),
+        ),
+      bound,
+    );
+    await call({ op: 'set', k: 'v', v: 'V3', c: 'versioned' });
+    await vi.waitFor(
+      () =>
+        everyWorker(
+          () => get('v', 'versioned'),
+          (o) => expect(o.value).toBe('V3'),
+        ),
+      bound,
+    );
+  });
+
+  it('version mode: await_workers returns once every worker has applied the change', async () => {
+    await backend('w', 'W1');
+    await everyWorker(
+      () => get('w', 'versioned'),
+      (o) => expect(o.value).toBe('W1'),
+    );
+    await backend('w', 'W2');
+    expect(await call({ op: 'delete', k: 'w', c: 'versioned', await: '5' })).toMatchObject({ ok: true });
+    // No waiting: when delete answered, no worker had W1 any more.
+    for (let i = 0; i < 20; i++) expect((await get('w', 'versioned')).value).toBe('W2');
+  });
+
+  it('version mode: a change whose log entry is gone empties every LRU instead', async () => {
+    await backend('x', 'X1');
+    await everyWorker(
+      () => get('x', 'versioned'),
+      (o) => expect(o.value).toBe('X1'),
+    );
+    await backend('x', 'X2');
+    await call({ op: 'lose', k: 'x' });
+    await vi.waitFor(
+      () =>
+        everyWorker(
+          () => get('x', 'versioned'),
+          (o) => expect(o.value).toBe('X2'),
+        ),
+      { timeout: 2 * INTERVAL_S * 1000 + 1000, interval: 20 }, // two ticks: logged late, or gone
+    );
   });
 
   it('reload reads the loader past a remembered miss', async () => {
