@@ -12,8 +12,8 @@ import { FakeResolver } from './fake-resolver.ts';
 import { controlStack } from './stack.ts';
 
 const bed = new TestBed('control-api');
-const stack = controlStack(bed, 'edge-api');
 const STREAM = 'api:events';
+const stack = controlStack(bed, { tableName: 'edge-api', streams: [STREAM] });
 const KEY = { accessKeyId: 'AKIDLOCALTEST', secretAccessKey: 'local-secret-for-tests' };
 const CLIENT = fileURLToPath(new URL('../../examples/python/edge_api.py', import.meta.url));
 const run = promisify(execFile);

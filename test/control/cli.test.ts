@@ -2,16 +2,16 @@ import { execFile, execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../lib/local/ports.ts';
 import { TestBed } from '../harness/testbed.ts';
 import { controlStack } from './stack.ts';
 
 const bed = new TestBed('control-cli');
-const stack = controlStack(bed, 'edge-cli');
+const STREAM = 'cli:events';
+const stack = controlStack(bed, { tableName: 'edge-cli', streams: [STREAM] });
 const ENTRY = fileURLToPath(new URL('../../bin/edge.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const STREAM = 'cli:events';
 /** No resolver answers (a closed port): ownership proofs are not found, quickly. */
 const NO_DNS = { EDGE_DNS_SERVERS: '127.0.0.1:9' };
 
@@ -50,11 +50,6 @@ function edge(args: string[], env: NodeJS.ProcessEnv = {}, entry = ['--import', 
 }
 
 describe('bin/edge.ts', () => {
-  // A task's consumer group: the Redis bus refuses to publish where no task would receive.
-  beforeAll(async () => {
-    await stack.admin.xgroup('CREATE', STREAM, 'task', '$', 'MKSTREAM');
-  });
-
   it('tenant add: exit 0, a human line, the item in the table and the event on the stream', async () => {
     const r = await edge([
       'tenant',

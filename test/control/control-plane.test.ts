@@ -9,8 +9,8 @@ import { FakeResolver } from './fake-resolver.ts';
 import { controlStack } from './stack.ts';
 
 const bed = new TestBed('control-plane');
-const stack = controlStack(bed);
 const STREAM = 'control:events';
+const stack = controlStack(bed, { streams: [STREAM] });
 const EDGE = { cname: 'edge.platform.example', addresses: ['203.0.113.10'] };
 const S3 = {
   type: 's3-website',

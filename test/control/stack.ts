@@ -26,8 +26,18 @@ export interface ControlStack {
   events(stream: string): Promise<EdgeEvent[]>;
 }
 
+export interface ControlStackOptions {
+  readonly tableName?: string;
+  /**
+   * Streams a task reads: each gets a consumer group (`task`, from the stream's start) before
+   * any test runs, because the Redis bus refuses to publish where no task would receive.
+   */
+  readonly streams?: readonly string[];
+}
+
 /** A real dynalite (with the table) and a real redis-server for one test file. */
-export function controlStack(bed: TestBed, tableName = 'edge-control'): ControlStack {
+export function controlStack(bed: TestBed, opts: ControlStackOptions = {}): ControlStack {
+  const tableName = opts.tableName ?? 'edge-control';
   const stack = { tableName, keyFile: join(bed.dir, 'master.key') } as {
     -readonly [K in keyof ControlStack]: ControlStack[K];
   };
@@ -47,6 +57,8 @@ export function controlStack(bed: TestBed, tableName = 'edge-control'): ControlS
     });
     stack.issuance = new IssuanceStore(DynamoDBDocumentClient.from(stack.client), tableName, 'test');
     stack.admin = new Redis({ port: redisPort });
+    for (const stream of opts.streams ?? [])
+      await stack.admin.xgroup('CREATE', stream, 'task', '0', 'MKSTREAM');
     stack.events = async (stream) => {
       const entries = (await stack.admin.xrange(stream, '-', '+')) as [string, string[]][];
       return entries.map(([, f]) => decodeEvent(f[f.indexOf('body') + 1] ?? ''));
