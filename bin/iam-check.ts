@@ -33,7 +33,8 @@ const report = await checkPermissions({
   allowUnusedFile: values['allow-unused'],
   account: values.account,
   region: values.region,
+  strict: values.strict,
 });
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
 process.stdout.write(`${formatReport(report)}\n`);
-process.exit(report.ok && !(values.strict && report.unused.length > 0) ? 0 : 1);
+process.exit(report.ok ? 0 : 1);

@@ -42,9 +42,7 @@ export class EdgeTaskPermissions extends Construct {
     const { account, region, partition } = Stack.of(this);
     const queueArn = `arn:${partition}:sqs:${region}:${account}:${props.queueNamePrefix}*`;
     const topicKeyArn = `arn:${partition}:kms:${props.homeRegion}:${account}:key/*`;
-    const tableArns = [...new Set([region, props.homeRegion])].map(
-      (r) => `arn:${partition}:dynamodb:${r}:${account}:table/${props.tableName}`,
-    );
+    const tableArn = (r: string) => `arn:${partition}:dynamodb:${r}:${account}:table/${props.tableName}`;
     const zoneArn = `arn:${partition}:route53:::hostedzone/${props.hostedZoneId}`;
 
     this.policy = new iam.Policy(this, 'Policy', {
@@ -54,9 +52,6 @@ export class EdgeTaskPermissions extends Construct {
           actions: [
             'sqs:CreateQueue',
             'sqs:DeleteQueue',
-            'sqs:GetQueueAttributes',
-            'sqs:SetQueueAttributes',
-            'sqs:GetQueueUrl',
             'sqs:ListQueueTags',
             'sqs:TagQueue',
             'sqs:ReceiveMessage',
@@ -73,12 +68,13 @@ export class EdgeTaskPermissions extends Construct {
         }),
         new iam.PolicyStatement({
           sid: 'DeadLetterMalformedEvents',
-          actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+          // The queue URL comes from the task's environment: no GetQueueUrl/GetQueueAttributes.
+          actions: ['sqs:SendMessage'],
           resources: [props.deadLetterQueueArn],
         }),
         new iam.PolicyStatement({
           sid: 'EventTopic',
-          actions: ['sns:Publish', 'sns:Subscribe', 'sns:Unsubscribe', 'sns:ListSubscriptionsByTopic'],
+          actions: ['sns:Publish', 'sns:Subscribe', 'sns:Unsubscribe'],
           resources: [props.topicArn],
         }),
         new iam.PolicyStatement({
@@ -102,20 +98,23 @@ export class EdgeTaskPermissions extends Construct {
           },
         }),
         new iam.PolicyStatement({
+          // The listeners on this region's replica: bootstrap (Scan), records and certificates
+          // (GetItem), a certificate issued here (PutItem, conditional on its version).
           sid: 'StateTable',
+          actions: ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:PutItem'],
+          resources: [tableArn(region)],
+        }),
+        new iam.PolicyStatement({
+          // The issuer's lease, issuance and budget items, written in the home region only.
+          sid: 'StateTableIssuance',
           actions: [
             'dynamodb:GetItem',
             'dynamodb:BatchGetItem',
-            'dynamodb:Query',
-            'dynamodb:Scan',
             'dynamodb:PutItem',
             'dynamodb:UpdateItem',
             'dynamodb:DeleteItem',
-            'dynamodb:BatchWriteItem',
-            'dynamodb:ConditionCheckItem',
-            'dynamodb:DescribeTable',
           ],
-          resources: tableArns,
+          resources: [tableArn(props.homeRegion)],
         }),
         new iam.PolicyStatement({
           sid: 'Dns01ChallengeRecords',

@@ -26,6 +26,8 @@ export interface HostServicesOptions {
   /** Secrets Manager's content: secret name → value. */
   readonly secrets: ReadonlyMap<string, string>;
   readonly originRoot: string;
+  /** Access key id → principal, for the stand-in's record (`task` is evaluated against the task role). */
+  readonly principals: Readonly<Record<string, string>>;
 }
 
 export interface HostServices {
@@ -108,6 +110,7 @@ export async function startHostServices(o: HostServicesOptions): Promise<HostSer
       queues: o.queues,
       topicKeys: o.topicKeys,
       multiRegionKeys: o.multiRegionKeys,
+      principals: o.principals,
       log: (line) => writeFileSync(awsLog, `${JSON.stringify(line)}\n`, { flag: 'a' }),
     });
     stops.push(() => aws.stop());

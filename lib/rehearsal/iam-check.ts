@@ -29,6 +29,10 @@ export interface CheckPermissionsOptions {
    * check's own resolution.
    */
   readonly reference?: (logicalId: string, attribute?: string) => string | undefined;
+  /** The principal recorded for the task's own calls; default `task`. */
+  readonly taskPrincipal?: string;
+  /** Unused grants the allow-list does not name fail the check too (`ok` false); default false. */
+  readonly strict?: boolean;
 }
 
 export interface Grant {
@@ -61,7 +65,13 @@ export interface PermissionReport {
   readonly expectedUnused: readonly Grant[];
   /** Allow-list entries that match no unused grant (a grant now used, or gone). */
   readonly staleAllowList: readonly string[];
-  /** True when every recorded call is allowed. */
+  /**
+   * Calls signed by someone other than the task (the control plane seeding and purging): not the
+   * task role's business, so neither judged nor counted as using a grant.
+   */
+  readonly otherCallers: readonly { readonly principal: string; readonly count: number }[];
+  readonly strict: boolean;
+  /** True when every recorded call is allowed (and, when strict, no grant is unused and unlisted). */
   readonly ok: boolean;
 }
 
@@ -104,7 +114,14 @@ export class PermissionCheckError extends Error {
 
 export async function checkPermissions(opts: CheckPermissionsOptions): Promise<PermissionReport> {
   const { template, stackName, env } = loadStack(opts.assemblyDir, opts.stackName);
-  const calls = readCallRecords(readFileSync(opts.recordFile, 'utf8'));
+  const taskPrincipal = opts.taskPrincipal ?? 'task';
+  const recorded = readCallRecords(readFileSync(opts.recordFile, 'utf8'));
+  // The task's calls and what AWS services do on its behalf (a service principal, `*.amazonaws.com`).
+  const isTasks = (c: CallRecord) => c.principal === taskPrincipal || c.principal.endsWith('.amazonaws.com');
+  const calls = recorded.filter(isTasks);
+  const otherCallers = new Map<string, number>();
+  for (const c of recorded.filter((x) => !isTasks(x)))
+    otherCallers.set(c.principal, (otherCallers.get(c.principal) ?? 0) + 1);
   const firstArnAccount = calls.map((c) => c.resource.split(':')[4]).find((a) => a && /^\d{12}$/.test(a));
   const scope: Scope = {
     account: opts.account ?? env.account ?? firstArnAccount ?? '123456789012',
@@ -133,7 +150,7 @@ export async function checkPermissions(opts: CheckPermissionsOptions): Promise<P
   const used = new Set<string>();
   const verdicts: CallVerdict[] = [];
   for (const { call, count } of distinctCalls(calls)) {
-    const verdict = await evaluate(call, identityPolicies, scope.account, used);
+    const verdict = await evaluate(call, identityPolicies, scope.account, used, taskPrincipal);
     verdicts.push({ call, count, ...verdict });
   }
 
@@ -152,6 +169,8 @@ export async function checkPermissions(opts: CheckPermissionsOptions): Promise<P
   const unusedAll = grants.filter((g) => !used.has(grantKey(g.statement, g.action, g.resource)));
   const listed = (g: Grant) => allowList.some((e) => e.matches(g));
   const denied = verdicts.filter((v) => v.decision !== 'Allowed');
+  const unused = unusedAll.filter((g) => !listed(g));
+  const strict = opts.strict ?? false;
   return {
     stackName,
     roleLogicalId,
@@ -159,10 +178,12 @@ export async function checkPermissions(opts: CheckPermissionsOptions): Promise<P
     unresolved: [...scope.unresolved],
     calls: verdicts,
     denied,
-    unused: unusedAll.filter((g) => !listed(g)),
+    unused,
     expectedUnused: unusedAll.filter(listed),
     staleAllowList: allowList.filter((e) => !unusedAll.some((g) => e.matches(g))).map((e) => e.text),
-    ok: denied.length === 0,
+    otherCallers: [...otherCallers].map(([principal, count]) => ({ principal, count })),
+    strict,
+    ok: denied.length === 0 && !(strict && unused.length > 0),
   };
 }
 
@@ -175,17 +196,22 @@ export function formatReport(r: PermissionReport): string {
   for (const v of r.denied) lines.push(`DENIED ${show(v)}: ${v.reason}`);
   for (const g of r.unused) {
     lines.push(
-      `warning: allowed but never needed: ${g.action} on ${g.resource} (${g.statement}${g.conditional ? ', conditional' : ''})`,
+      `${r.strict ? 'UNUSED' : 'warning:'} allowed but never needed: ${g.action} on ${g.resource} (${g.statement}${g.conditional ? ', conditional' : ''})`,
     );
   }
   for (const g of r.expectedUnused)
     lines.push(`expected unused: ${g.action} on ${g.resource} (${g.statement})`);
   for (const e of r.staleAllowList) lines.push(`warning: allow-list entry matches no unused grant: ${e}`);
+  for (const o of r.otherCallers)
+    lines.push(`not the task's: ${o.count} calls by ${o.principal} (not judged against the task role)`);
   const allowed = r.calls.length - r.denied.length;
   lines.push(
     `iam-check ${r.stackName}: ${r.ok ? 'PASS' : 'FAIL'}: ${allowed}/${r.calls.length} distinct calls allowed, ` +
       `${r.denied.length} denied, ${r.unused.length} unused grants (${r.expectedUnused.length} expected), ` +
-      `${r.unresolved.length} unresolved references`,
+      `${r.unresolved.length} unresolved references` +
+      (r.otherCallers.length > 0
+        ? `, ${r.otherCallers.reduce((n, o) => n + o.count, 0)} calls by others not judged`
+        : ''),
   );
   return lines.join('\n');
 }
@@ -219,8 +245,9 @@ async function evaluate(
   identityPolicies: { name: string; policy: unknown }[],
   account: string,
   used: Set<string>,
+  taskPrincipal: string,
 ): Promise<Pick<CallVerdict, 'decision' | 'reason'>> {
-  const service = call.principal !== 'task';
+  const service = call.principal !== taskPrincipal;
   const context: Record<string, string | string[]> = {
     'aws:RequestedRegion': call.region,
     ...Object.fromEntries(

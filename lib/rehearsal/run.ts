@@ -17,7 +17,7 @@ import { verifyPermissions } from './permissions.ts';
 import { imageConfig, imageExists, podmanOk } from './podman.ts';
 import { CheckReport } from './report.ts';
 import { makeLocalSecrets } from './secrets.ts';
-import { openControlPlane, type RehearsalTenants, seedTenants } from './seed.ts';
+import { CONTROL_PLANE_ACCESS_KEY, openControlPlane, type RehearsalTenants, seedTenants } from './seed.ts';
 import { describeSubstitutions, type SubstitutionInputs, substituteContainer } from './substitutions.ts';
 import { assemblyStacks, synthesize } from './synth.ts';
 import { type RunnableContainer, signalNumber, TaskAgent } from './task-agent.ts';
@@ -37,6 +37,9 @@ export interface RehearsalOptions {
 const START_TIMEOUT_MS = 6 * 60_000;
 const ISSUANCE_TIMEOUT_MS = 90_000;
 const PURGE_TIMEOUT_MS = 20_000;
+
+/** The task's dummy access key: only calls signed with it are judged against the task role. */
+const TASK_ACCESS_KEY = 'REHEARSALTASKROLE';
 
 const out = (line: string) => process.stdout.write(`rehearse: ${line}\n`);
 
@@ -190,6 +193,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
       multiRegionKeys: true,
       secrets: new Map([...secrets.values()].map((s) => [s.name, s.value])),
       originRoot,
+      principals: { [TASK_ACCESS_KEY]: 'task', [CONTROL_PLANE_ACCESS_KEY]: 'control-plane' },
     });
     await host.attachTask(taskAddress, {
       http: targets.http,
@@ -208,7 +212,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
         secretsManager: host.aws.url,
         route53: host.aws.url,
       },
-      credentials: { accessKeyId: 'REHEARSALTASKROLE', secretAccessKey: 'rehearsal' },
+      credentials: { accessKeyId: TASK_ACCESS_KEY, secretAccessKey: 'rehearsal' },
       acmeDirectories: config.acme.directories.map((d) => d.directoryUrl),
       pebbleDirectoryUrl: host.pebbleDirectoryInPod,
       pebbleTrustFile: host.pebbleTrustFile,

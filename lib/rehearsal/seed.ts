@@ -17,6 +17,9 @@ export interface RehearsalTenants {
   readonly blog: string;
 }
 
+/** The control plane's dummy access key: the stand-in records its calls as `control-plane`, not the task's. */
+export const CONTROL_PLANE_ACCESS_KEY = 'REHEARSALCONTROLPLANE';
+
 export interface ControlHandle {
   readonly control: ControlPlane;
   close(): void;
@@ -37,7 +40,7 @@ export async function openControlPlane(opts: {
   const sns = new SNSClient({
     endpoint: opts.snsEndpoint,
     region: opts.topicArn.split(':')[3] as string,
-    credentials: { accessKeyId: 'REHEARSALCONTROLPLANE', secretAccessKey: 'rehearsal' },
+    credentials: { accessKeyId: CONTROL_PLANE_ACCESS_KEY, secretAccessKey: 'rehearsal' },
   });
   // Tenant and domain records carry no key material; certificates are the task's to write.
   const keys = await LocalKeyFileProvider.open(join(opts.dir, 'control-plane.key'));

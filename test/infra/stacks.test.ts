@@ -422,11 +422,8 @@ describe('regional stack', () => {
               'sqs:CreateQueue',
               'sqs:DeleteMessage',
               'sqs:DeleteQueue',
-              'sqs:GetQueueAttributes',
-              'sqs:GetQueueUrl',
               'sqs:ListQueueTags',
               'sqs:ReceiveMessage',
-              'sqs:SetQueueAttributes',
               'sqs:TagQueue',
             ],
             Resource: partitionArn(':sqs:us-east-1:123456789012:edge-task-*'),
@@ -435,13 +432,13 @@ describe('regional stack', () => {
           {
             Sid: 'DeadLetterMalformedEvents',
             Effect: 'Allow',
-            Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+            Action: 'sqs:SendMessage',
             Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLettersQueue'), 'Arn'] },
           },
           {
             Sid: 'EventTopic',
             Effect: 'Allow',
-            Action: ['sns:ListSubscriptionsByTopic', 'sns:Publish', 'sns:Subscribe', 'sns:Unsubscribe'],
+            Action: ['sns:Publish', 'sns:Subscribe', 'sns:Unsubscribe'],
             Resource: partitionArn(':sns:eu-west-1:123456789012:edge-events'),
           },
           {
@@ -467,22 +464,20 @@ describe('regional stack', () => {
           {
             Sid: 'StateTable',
             Effect: 'Allow',
+            Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan'],
+            Resource: partitionArn(':dynamodb:us-east-1:123456789012:table/edge-state'),
+          },
+          {
+            Sid: 'StateTableIssuance',
+            Effect: 'Allow',
             Action: [
               'dynamodb:BatchGetItem',
-              'dynamodb:BatchWriteItem',
-              'dynamodb:ConditionCheckItem',
               'dynamodb:DeleteItem',
-              'dynamodb:DescribeTable',
               'dynamodb:GetItem',
               'dynamodb:PutItem',
-              'dynamodb:Query',
-              'dynamodb:Scan',
               'dynamodb:UpdateItem',
             ],
-            Resource: [
-              partitionArn(':dynamodb:eu-west-1:123456789012:table/edge-state'),
-              partitionArn(':dynamodb:us-east-1:123456789012:table/edge-state'),
-            ],
+            Resource: partitionArn(':dynamodb:eu-west-1:123456789012:table/edge-state'),
           },
           {
             Sid: 'Dns01ChallengeRecords',
@@ -504,7 +499,9 @@ describe('regional stack', () => {
             Resource: partitionArn(':route53:::hostedzone/Z0123456789EXAMPLE'),
             Condition: {
               'ForAllValues:StringLike': {
-                'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['*.acme-delegation.platform.example'],
+                'route53:ChangeResourceRecordSetsNormalizedRecordNames': [
+                  '*.acme-delegation.platform.example',
+                ],
               },
               'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsRecordTypes': ['TXT'] },
             },

@@ -325,3 +325,45 @@ describe('the AWS stand-in, reached through AWS_ENDPOINT_URL_* by clients built 
     });
   });
 });
+
+describe('the AWS stand-in tells callers apart by the access key they sign with', () => {
+  it('records the task, another named caller, an unknown key and SNS delivering for them', async () => {
+    const own = await startAwsStandIn({
+      accountId: ACCOUNT,
+      region: REGION,
+      recordFile: join(dir, 'principals.jsonl'),
+      principals: { TASKKEY: 'task', CONTROLKEY: 'control-plane' },
+      log: () => {},
+    });
+    const client = (accessKeyId: string) =>
+      new SNSClient({
+        region: HOME,
+        endpoint: own.url,
+        credentials: { accessKeyId, secretAccessKey: 'rehearsal' },
+      });
+    const sqs = new SQSClient({ region: REGION, endpoint: own.url });
+    try {
+      await sqs.send(new CreateQueueCommand({ QueueName: 'edge-principals' }));
+      await client('TASKKEY').send(
+        new SubscribeCommand({
+          TopicArn: TOPIC,
+          Protocol: 'sqs',
+          Endpoint: `arn:aws:sqs:${REGION}:${ACCOUNT}:edge-principals`,
+        }),
+      );
+      await client('CONTROLKEY').send(new PublishCommand({ TopicArn: TOPIC, Message: '{}' }));
+      await client('SOMEONEELSE').send(new PublishCommand({ TopicArn: TOPIC, Message: '{}' }));
+      const calls = readCallRecords(readFileSync(own.recordFile, 'utf8'));
+      expect(calls.map((c) => [c.action, c.principal])).toEqual([
+        ['sqs:CreateQueue', 'access-key:rehearsal'],
+        ['sns:Subscribe', 'task'],
+        ['sqs:SendMessage', 'sns.amazonaws.com'],
+        ['sns:Publish', 'control-plane'],
+        ['sqs:SendMessage', 'sns.amazonaws.com'],
+        ['sns:Publish', 'access-key:SOMEONEELSE'],
+      ]);
+    } finally {
+      await own.stop();
+    }
+  });
+});

@@ -177,6 +177,44 @@ describe('the offline permission check', () => {
     expect(report.unused).toEqual([]);
   });
 
+  it("judges only the task's calls: another caller's (the control plane's) are counted, not evaluated", async () => {
+    const publish = {
+      ...call('sns:Publish', `arn:aws:sns:${REGION}:${ACCOUNT}:events`),
+      principal: 'control-plane',
+    };
+    const report = await checkPermissions({
+      assemblyDir,
+      stackName: 'fixture-stack',
+      recordFile: writeRecord([call('sqs:ReceiveMessage', QUEUE_ARN), publish, publish]),
+    });
+    expect(report.calls.map((v) => v.call.action)).toEqual(['sqs:ReceiveMessage']);
+    expect(report.denied).toEqual([]);
+    expect(report.otherCallers).toEqual([{ principal: 'control-plane', count: 2 }]);
+    expect(formatReport(report).split('\n').at(-1)).toMatch(/, 2 calls by others not judged$/);
+  });
+
+  it('strict: an unused grant the allow-list does not name fails the check', async () => {
+    const recordFile = writeRecord([call('sqs:ReceiveMessage', QUEUE_ARN)]);
+    const strict = await checkPermissions({
+      assemblyDir,
+      stackName: 'fixture-stack',
+      recordFile,
+      strict: true,
+    });
+    expect(strict.ok).toBe(false);
+    expect(formatReport(strict)).toContain('UNUSED allowed but never needed: secretsmanager:GetSecretValue');
+    const allowUnusedFile = join(dir, 'strict-allow.txt');
+    writeFileSync(allowUnusedFile, 'secretsmanager:GetSecretValue *  # AccountKey: read at start\n');
+    const listed = await checkPermissions({
+      assemblyDir,
+      stackName: 'fixture-stack',
+      recordFile,
+      strict: true,
+      allowUnusedFile,
+    });
+    expect(listed.ok).toBe(true);
+  });
+
   it('rejects a malformed allow-list line with its position', () => {
     expect(() => parseAllowList('sqs:ReceiveMessage\n', 'x.txt')).toThrow(
       'x.txt:1: expected "<action> <resource>", got "sqs:ReceiveMessage"',

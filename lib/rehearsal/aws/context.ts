@@ -20,6 +20,8 @@ export interface ServiceRequest {
   readonly body: Buffer;
   /** The region the caller signed for, else the default region. */
   readonly region: string;
+  /** Who signed it (by access key id, see `AwsStandInOptions.principals`). */
+  readonly principal: string;
 }
 
 export interface ServiceHandler {

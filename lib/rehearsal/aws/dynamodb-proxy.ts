@@ -46,7 +46,8 @@ export class DynamoDbRecordingProxy implements ServiceHandler {
     }
     const upstream = await this.forward(r, r.body);
     const outcome = upstream.status === 200 ? 'ok' : errorCode(upstream.body);
-    for (const rec of await this.records(op, input, r.region)) this.ctx.recorder.write(rec, outcome);
+    for (const rec of await this.records(op, input, r.region))
+      this.ctx.recorder.write(rec, outcome, r.principal);
     r.res.writeHead(upstream.status, upstream.headers);
     r.res.end(upstream.body);
   }

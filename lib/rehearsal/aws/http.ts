@@ -29,6 +29,11 @@ export function signingScope(req: IncomingMessage): { region?: string; service?:
   return m ? { region: m[1], service: m[2] } : {};
 }
 
+/** The access key id a SigV4-signed request names (`Credential=<key id>/…`), if it is signed. */
+export function accessKeyId(req: IncomingMessage): string | undefined {
+  return /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? '')?.[1];
+}
+
 export function requestId(): string {
   return randomUUID();
 }

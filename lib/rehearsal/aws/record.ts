@@ -10,8 +10,10 @@ export interface CallRecord {
   readonly resource: string;
   readonly region: string;
   /**
-   * `task` for calls the sidecars make with the task role; a service principal
-   * (`sns.amazonaws.com`) for what AWS does on their behalf (SNS delivering into a queue).
+   * Who signed the call, told apart by its access key id (`principals` of the stand-in): `task`
+   * for calls the sidecars make with the task role, another name (`control-plane`) for callers
+   * that are not the task; a service principal (`sns.amazonaws.com`) for what AWS does on their
+   * behalf (SNS delivering into a queue).
    */
   readonly principal: string;
   /** Condition keys that matter for this call (values as IAM compares them). */
@@ -30,8 +32,9 @@ export type NewCallRecord = Omit<CallRecord, 'time' | 'outcome' | 'principal'> &
 export class CallRecorder {
   constructor(readonly file: string) {}
 
-  write(call: NewCallRecord, outcome: string): void {
-    const line: CallRecord = { time: new Date().toISOString(), principal: 'task', ...call, outcome };
+  /** `caller`: who signed the request; a principal the call names itself (a service) wins. */
+  write(call: NewCallRecord, outcome: string, caller = 'task'): void {
+    const line: CallRecord = { time: new Date().toISOString(), principal: caller, ...call, outcome };
     appendFileSync(this.file, `${JSON.stringify(line)}\n`);
   }
 }

@@ -31,11 +31,11 @@ export class Route53StandIn implements ServiceHandler {
     const records: NewCallRecord[] = [];
     try {
       const xml = await this.dispatch(r.req.method ?? 'GET', path, r, records);
-      for (const rec of records) this.ctx.recorder.write(rec, 'ok');
+      for (const rec of records) this.ctx.recorder.write(rec, 'ok', r.principal);
       sendXml(r.res, 200, xml);
     } catch (err) {
       const e = err instanceof AwsApiError ? err : new AwsApiError('InternalError', String(err), 500);
-      for (const rec of records) this.ctx.recorder.write(rec, e.code);
+      for (const rec of records) this.ctx.recorder.write(rec, e.code, r.principal);
       sendXml(
         r.res,
         e.status,

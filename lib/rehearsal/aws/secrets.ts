@@ -25,11 +25,11 @@ export class SecretsStandIn implements ServiceHandler {
     const records: NewCallRecord[] = [];
     try {
       const out = await this.dispatch(op, input, r.region, records);
-      for (const rec of records) this.ctx.recorder.write(rec, 'ok');
+      for (const rec of records) this.ctx.recorder.write(rec, 'ok', r.principal);
       sendJson(r.res, 200, out, CONTENT_TYPE);
     } catch (err) {
       const e = err instanceof AwsApiError ? err : new AwsApiError('InternalServiceError', String(err), 500);
-      for (const rec of records) this.ctx.recorder.write(rec, e.code);
+      for (const rec of records) this.ctx.recorder.write(rec, e.code, r.principal);
       sendJsonError(r.res, e, CONTENT_TYPE);
     }
   }

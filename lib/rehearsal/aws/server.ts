@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { ServiceHandler, StandInContext } from './context.ts';
 import { DynamoDbRecordingProxy } from './dynamodb-proxy.ts';
-import { readBody, signingScope } from './http.ts';
+import { accessKeyId, readBody, signingScope } from './http.ts';
 import { KmsStandIn } from './kms.ts';
 import { CallRecorder } from './record.ts';
 import { Route53StandIn } from './route53.ts';
@@ -44,6 +44,13 @@ export interface AwsStandInOptions {
   readonly kmsAliases?: Readonly<Record<string, string>>;
   /** KMS aliases name multi-region keys (shared material in every region); default false. */
   readonly multiRegionKeys?: boolean;
+  /**
+   * Callers by the access key id they sign with → the principal recorded for their calls (`task`
+   * is the one the permission check evaluates against the task role). Default: every caller is
+   * `task`; with a map, a key it does not name is recorded as `access-key:<id>`, an unsigned call
+   * as `anonymous`.
+   */
+  readonly principals?: Readonly<Record<string, string>>;
   /** One JSON object per request; default a JSON line on stdout. */
   readonly log?: (line: Record<string, unknown>) => void;
 }
@@ -117,18 +124,20 @@ export async function startAwsStandIn(opts: AwsStandInOptions): Promise<AwsStand
       const body = await readBody(req);
       const service = serviceOf(req, body);
       const region = signingScope(req).region ?? opts.region;
+      const principal = principalOf(req, opts.principals);
       const handler = service ? handlers[service] : undefined;
       if (!handler) {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end(`the AWS stand-in cannot tell which service ${req.method} ${req.url} is for\n`);
       } else {
-        await handler.handle({ req, res, body, region });
+        await handler.handle({ req, res, body, region, principal });
       }
       log({
         time: new Date().toISOString(),
         service: service ?? 'unknown',
         operation: operationOf(req, body),
         region,
+        principal,
         status: res.statusCode,
         ms: Date.now() - started,
       });
@@ -154,6 +163,13 @@ export async function startAwsStandIn(opts: AwsStandInOptions): Promise<AwsStand
       });
     },
   };
+}
+
+function principalOf(req: IncomingMessage, principals?: Readonly<Record<string, string>>): string {
+  if (!principals) return 'task';
+  const key = accessKeyId(req);
+  if (!key) return 'anonymous';
+  return principals[key] ?? `access-key:${key}`;
 }
 
 function serviceOf(req: IncomingMessage, body: Buffer): string | undefined {

@@ -41,7 +41,7 @@ export class SnsStandIn implements ServiceHandler {
     const records: NewCallRecord[] = [];
     try {
       const result = this.dispatch(action, params, r, records);
-      for (const rec of records) this.ctx.recorder.write(rec, 'ok');
+      for (const rec of records) this.ctx.recorder.write(rec, 'ok', r.principal);
       sendXml(
         r.res,
         200,
@@ -50,7 +50,7 @@ export class SnsStandIn implements ServiceHandler {
       );
     } catch (err) {
       const e = err instanceof AwsApiError ? err : new AwsApiError('InternalError', String(err), 500);
-      for (const rec of records) this.ctx.recorder.write(rec, e.code);
+      for (const rec of records) this.ctx.recorder.write(rec, e.code, r.principal);
       sendXml(
         r.res,
         e.status,

@@ -63,11 +63,11 @@ export class SqsStandIn implements ServiceHandler {
     const records: NewCallRecord[] = [];
     try {
       const out = await this.dispatch(op, input, r, records);
-      for (const rec of records) this.ctx.recorder.write(rec, 'ok');
+      for (const rec of records) this.ctx.recorder.write(rec, 'ok', r.principal);
       sendJson(r.res, 200, out, CONTENT_TYPE);
     } catch (err) {
       const e = err instanceof AwsApiError ? err : new AwsApiError('InternalError', String(err), 500);
-      for (const rec of records) this.ctx.recorder.write(rec, e.code);
+      for (const rec of records) this.ctx.recorder.write(rec, e.code, r.principal);
       r.res.setHeader('x-amzn-query-error', `${QUERY_CODES[e.code] ?? e.code};Sender`);
       sendJsonError(r.res, new AwsApiError(`com.amazonaws.sqs#${e.code}`, e.message, e.status), CONTENT_TYPE);
     }
