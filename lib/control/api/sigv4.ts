@@ -21,8 +21,8 @@ export class SignatureError extends Error {
   override name = 'SignatureError';
 }
 
-/** Node's crypto as the SDK's Checksum: what SignatureV4 hashes and HMACs with. */
-class Sha256 {
+/** Node's crypto as the SDK's Checksum: what SignatureV4 hashes and HMACs with (clients sign with it too). */
+export class Sha256 {
   private readonly h;
   constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
     this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
