@@ -18,6 +18,11 @@ export interface PebbleOptions {
   readonly certificateValiditySeconds?: number;
   /** More names for Pebble's own HTTPS certificate (e.g. `DNS:host.containers.internal` for a pod). */
   readonly wfeAltNames?: readonly string[];
+  /**
+   * The address challtestsrv answers every name with, so HTTP-01 validation connects there.
+   * Default 127.0.0.1; local regions pass the first region's loopback address.
+   */
+  readonly answerAddress?: string;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -95,7 +100,7 @@ export async function startPebble(opts: PebbleOptions): Promise<LocalPebble> {
     command: 'pebble-challtestsrv',
     args: [
       '-defaultIPv4',
-      '127.0.0.1',
+      opts.answerAddress ?? '127.0.0.1',
       '-defaultIPv6',
       '',
       '-dns01',

@@ -3,13 +3,19 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
 import type { EdgeConfigInput } from '../config/edge-config.ts';
 import { processEnvironment } from '../config/env-contract.ts';
 import { ensureTable } from '../core/table.ts';
+import { FileAccountKey, jwkThumbprint } from '../sidecars/issuer/account-key.ts';
+import { parseIssuerConfig } from '../sidecars/issuer/config.ts';
+import { type IssuerService, startIssuerService } from '../sidecars/issuer/service.ts';
 import { redisListenerEnv } from '../sidecars/redis-listener/config.ts';
+import { createLogger } from '../sidecars/runtime/logger.ts';
 import { sqsListenerEnv } from '../sidecars/sqs-listener/config.ts';
 import { type Dynalite, startDynalite } from './dynalite.ts';
 import { type LocalEdge, startEdge } from './edge-server.ts';
+import { type LocalPebble, startPebble } from './pebble.ts';
 import { freePort } from './ports.ts';
 import { ManagedProcess } from './process.ts';
 import { startRedisServer } from './redis-server.ts';
@@ -35,6 +41,8 @@ export interface RegionPorts {
   readonly redis: number;
   readonly sqsListenerHealth: number;
   readonly redisListenerHealth: number;
+  /** Each region's issuer API (with `issuance`). */
+  readonly issuer: number;
 }
 
 export interface LocalRegionsOptions {
@@ -50,6 +58,12 @@ export interface LocalRegionsOptions {
   /** Extra edge config for every region (cache TTLs, log level, ...). */
   readonly edge?: Partial<Omit<EdgeConfigInput, 'paths' | 'platformDomain' | 'listen' | 'redis' | 'region'>>;
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * On-demand issuance: one Pebble shared by every region (the deployment's one CA), one ACME
+   * account key, and an issuer in each region; leases in the shared table make one order per
+   * domain across regions. Default: off.
+   */
+  readonly issuance?: boolean;
 }
 
 export interface LocalRegion {
@@ -59,6 +73,8 @@ export interface LocalRegion {
   readonly redis: ManagedProcess;
   readonly sqsListener: ManagedProcess;
   readonly redisListener: ManagedProcess;
+  /** With `issuance`: this region's issuer (its API on the region's address). */
+  readonly issuer?: IssuerService;
   stop(): Promise<void>;
 }
 
@@ -73,6 +89,10 @@ export class LocalRegions {
   readonly redisPrefix: string;
   readonly platformDomain: string;
   readonly keyFile: string;
+  /** With `issuance`: the shared CA, and the account key every region's issuer uses. */
+  pebble: LocalPebble | undefined;
+  readonly accountKeyFile: string;
+  accountThumbprint: string | undefined;
 
   private constructor(
     readonly opts: LocalRegionsOptions,
@@ -85,6 +105,7 @@ export class LocalRegions {
     this.redisPrefix = opts.redisPrefix ?? 'edge';
     this.platformDomain = opts.platformDomain ?? 'platform.test';
     this.keyFile = join(opts.dir, 'local-master.key');
+    this.accountKeyFile = join(opts.dir, 'acme-account.pem');
   }
 
   static async start(opts: LocalRegionsOptions): Promise<LocalRegions> {
@@ -100,6 +121,7 @@ export class LocalRegions {
       redis: opts.ports?.redis ?? (await freePort(first)),
       sqsListenerHealth: opts.ports?.sqsListenerHealth ?? (await freePort(first)),
       redisListenerHealth: opts.ports?.redisListenerHealth ?? (await freePort(first)),
+      issuer: opts.ports?.issuer ?? (await freePort(first)),
     };
     const dynalite = await startDynalite({ port: opts.dynalitePort ?? (await freePort()), dir: opts.dir });
     const busRedisPort = opts.busRedisPort ?? (await freePort());
@@ -115,6 +137,11 @@ export class LocalRegions {
       const client = dynalite.client();
       await ensureTable(client, all.tableName);
       client.destroy();
+      if (opts.issuance) {
+        all.accountThumbprint = jwkThumbprint(await new FileAccountKey(all.accountKeyFile, true).load());
+        // challtestsrv resolves every name to the first region: any region answers HTTP-01 alike.
+        all.pebble = await startPebble({ dir: opts.dir, httpPort: ports.http, answerAddress: first });
+      }
       for (const spec of specs) await all.startRegion(spec);
     } catch (err) {
       await all.stop();
@@ -166,6 +193,13 @@ export class LocalRegions {
     try {
       const redis = await startRedisServer({ port: this.ports.redis, host: spec.address, dir });
       started.push(redis);
+      const issuer = this.pebble ? await this.startIssuer(spec, dir, this.pebble) : undefined;
+      const issuing = issuer
+        ? {
+            tls: { ...this.opts.edge?.tls, issuerUrl: issuer.url, issuerWaitMs: 5000 },
+            acme: { ...this.opts.edge?.acme, accountThumbprint: this.accountThumbprint },
+          }
+        : {};
       const edge = await startEdge({
         dir,
         controlToken: this.controlToken,
@@ -182,7 +216,11 @@ export class LocalRegions {
           },
           redis: { host: spec.address, port: this.ports.redis, prefix: this.redisPrefix },
           nginx: { workerProcesses: 1, ...this.opts.edge?.nginx },
+          ...issuing,
         },
+      }).catch(async (err) => {
+        await issuer?.stop(1000);
+        throw err;
       });
       started.push(edge.process);
       const sidecar = (name: 'sqs-listener' | 'redis-listener', bin: string, healthPort: number) =>
@@ -214,8 +252,9 @@ export class LocalRegions {
         redis,
         sqsListener,
         redisListener,
+        issuer,
         stop: async () => {
-          await Promise.all([sqsListener.stop(), redisListener.stop()]);
+          await Promise.all([sqsListener.stop(), redisListener.stop(), issuer?.stop(2000)]);
           await edge.process.stop();
           await redis.stop();
           this.regions.splice(this.regions.indexOf(region), 1);
@@ -229,8 +268,33 @@ export class LocalRegions {
     }
   }
 
+  /** A region's issuer, in this process: the shared Pebble, account key and table. */
+  private async startIssuer(spec: RegionSpec, dir: string, pebble: LocalPebble): Promise<IssuerService> {
+    return startIssuerService(
+      parseIssuerConfig({
+        region: spec.name,
+        platformDomain: this.platformDomain,
+        listen: { host: spec.address, port: this.ports.issuer },
+        redis: { host: spec.address, port: this.ports.redis, prefix: this.redisPrefix },
+        table: { name: this.tableName, endpoint: this.dynalite.endpoint, region: 'local' },
+        acme: {
+          cas: [{ name: 'pebble', directoryUrl: pebble.directoryUrl }],
+          account: { source: 'file', path: this.accountKeyFile },
+          trustPem: pebble.wfeCaPem,
+        },
+        dns: { provider: 'challtestsrv', url: pebble.challtestsrvUrl },
+        renewal: { enabled: false },
+      }),
+      createLogger(
+        { service: 'issuer', region: spec.name, level: this.opts.logLevel ?? 'info' },
+        pino.destination({ dest: join(dir, 'issuer.log'), sync: true }),
+      ),
+    );
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.regions].map((r) => r.stop().catch(() => {})));
+    await this.pebble?.stop().catch(() => {});
     await this.busRedis.stop().catch(() => {});
     await this.dynalite.process.stop().catch(() => {});
   }
