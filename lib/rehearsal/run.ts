@@ -386,6 +386,50 @@ interface ServeContext {
   readonly control: Awaited<ReturnType<typeof openControlPlane>>;
 }
 
+/** After issuance, how long to wait for a second order that should not come. */
+const ORDER_SETTLE_MS = 2000;
+
+interface IssuanceSnapshot {
+  readonly inTable: boolean;
+  readonly inRedis: boolean;
+  /** Orders the issuer logged for the domain (`ordering certificate`). */
+  readonly domainOrders: number;
+  /** Orders the issuer logged for any domain. */
+  readonly allOrders: number;
+  /** Orders Pebble added to its db (its log), any domain. */
+  readonly pebbleOrders: number;
+}
+
+/** Where a domain's certificate and orders can be seen: the table, the task Redis, the issuer, Pebble. */
+function issuanceProbe(c: ServeContext, domain: string): { snapshot(): Promise<IssuanceSnapshot> } {
+  const redis = c.td.containers.find((x) => x.name === 'redis');
+  const portAt = redis?.command?.indexOf('--port') ?? -1;
+  const redisPort = (portAt >= 0 ? redis?.command?.[portAt + 1] : undefined) ?? '6379';
+  const listener = c.td.containers.find((x) => x.name === 'sqs-listener');
+  const prefix = listener?.environment.EDGE_REDIS_PREFIX ?? 'edge';
+  const issuer = c.td.containers.find((x) => x.name === 'issuer');
+  if (!issuer)
+    throw new Error('the task has no issuer container (auto-ssl engine): nothing to count orders in');
+  const count = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
+  return {
+    snapshot: async () => {
+      const [cert, exists, issuerLog] = await Promise.all([
+        c.control.certificates.certificate(domain),
+        c.agent.exec('redis', ['redis-cli', '-p', redisPort, 'EXISTS', `${prefix}:${domain}:latest`]),
+        c.agent.logs(issuer.name),
+      ]);
+      const ordering = issuerLog.split('\n').filter((l) => l.includes('"msg":"ordering certificate"'));
+      return {
+        inTable: cert !== undefined,
+        inRedis: exists.stdout.trim() === '1',
+        domainOrders: ordering.filter((l) => l.includes(`"domain":"${domain}"`)).length,
+        allOrders: ordering.length,
+        pebbleOrders: count(readFileSync(c.host.pebble.logFile, 'utf8'), /Added order "/),
+      };
+    },
+  };
+}
+
 /** Polls `fn` until it returns a value or the deadline passes (then rethrows its last error). */
 async function eventually<T>(timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -418,10 +462,38 @@ async function serveChecks(c: ServeContext): Promise<void> {
       throw new Error(`body is not ${tenant}'s content: ${body.slice(0, 120)}`);
   };
   await report.check(CHECK.issuance, async () => {
+    const domain = tenants.customDomain;
+    const probe = issuanceProbe(c, domain);
+    // Nothing issued before: no certificate in the table or the task's Redis, no order for it.
+    const before = await probe.snapshot();
+    if (before.inTable || before.inRedis || before.domainOrders > 0) {
+      throw new Error(
+        `before the first handshake ${domain} already has ${[before.inTable && 'a certificate in the table', before.inRedis && 'a certificate in the task Redis', before.domainOrders > 0 && `${before.domainOrders} issuer orders`].filter(Boolean).join(', ')}`,
+      );
+    }
     const t0 = Date.now();
-    const first = await edgeGet({ port: https, host: tenants.customDomain, ca }).catch((err: Error) => err);
+    const first = await edgeGet({ port: https, host: domain, ca }).catch((err: Error) => err);
     if (first instanceof Error) throw new Error(`first handshake: ${first.message}`);
-    if (first.verified) return `issued by ${first.issuer} in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    if (first.verified) {
+      const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+      // Exactly one order, triggered by that handshake; the certificate persisted and in Redis.
+      await eventually(10_000, async () => {
+        const a = await probe.snapshot();
+        if (!a.inTable || !a.inRedis)
+          throw new Error(
+            `certificate ${a.inTable ? '' : 'not in the table '}${a.inRedis ? '' : 'not in the task Redis'}`,
+          );
+      });
+      await sleep(ORDER_SETTLE_MS);
+      const settled = await probe.snapshot();
+      const pebbleOrders = settled.pebbleOrders - before.pebbleOrders;
+      if (settled.domainOrders !== 1 || pebbleOrders !== settled.allOrders - before.allOrders) {
+        throw new Error(
+          `expected one order for ${domain}: the issuer ordered it ${settled.domainOrders} times (${settled.allOrders - before.allOrders} orders in all), Pebble added ${pebbleOrders}`,
+        );
+      }
+      return `issued by ${first.issuer} in ${seconds} s; before: no certificate (table, task Redis), no order; after: 1 order (issuer log; Pebble +${pebbleOrders}), certificate in the table and Redis`;
+    }
     const later = await eventually(ISSUANCE_TIMEOUT_MS, async () => {
       const r = await edgeGet({ port: https, host: tenants.customDomain, ca });
       if (!r.verified) throw new Error(r.verifyError);

@@ -22,6 +22,8 @@ export const CONTROL_PLANE_ACCESS_KEY = 'REHEARSALCONTROLPLANE';
 
 export interface ControlHandle {
   readonly control: ControlPlane;
+  /** Certificates as the table holds them (what the task's redis-listener persisted). */
+  readonly certificates: TableCertificateReader;
   close(): void;
 }
 
@@ -44,14 +46,16 @@ export async function openControlPlane(opts: {
   });
   // Tenant and domain records carry no key material; certificates are the task's to write.
   const keys = await LocalKeyFileProvider.open(join(opts.dir, 'control-plane.key'));
+  const certificates = new TableCertificateReader(dynamo, opts.tableName);
   const control = new ControlPlane({
     store: new Store({ client: dynamo, tableName: opts.tableName, keys }),
     bus: new SnsPublisher(sns, opts.topicArn),
     resolver: new NodeDnsResolver(),
-    certificates: new TableCertificateReader(dynamo, opts.tableName),
+    certificates,
   });
   return {
     control,
+    certificates,
     close: () => {
       dynamo.destroy();
       sns.destroy();

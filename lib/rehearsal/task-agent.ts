@@ -371,6 +371,14 @@ export class TaskAgent {
     return podman(['exec', run.podmanName, ...argv], { timeoutMs });
   }
 
+  /** What a container has logged so far (stdout and stderr). */
+  async logs(container: string): Promise<string> {
+    const run = this.runs.get(container);
+    if (!run) throw new Error(`no container ${container} in the task`);
+    const r = await podman(['logs', run.podmanName], { timeoutMs: 20_000 });
+    return `${r.stdout}${r.stderr}`;
+  }
+
   restarts(container: string): number {
     return this.runs.get(container)?.restarts ?? 0;
   }
