@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Announcer } from '../../lib/core/bus/announcer.ts';
 import type { EdgeEvent } from '../../lib/core/events/schema.ts';
 import { RedisKeys } from '../../lib/core/redis-format.ts';
 import { makeCertRecord } from '../../lib/local/self-signed-cert.ts';
@@ -102,6 +103,49 @@ describe('redis-listener', () => {
     const { published } = await listen('rl4');
     await until('the announcement', () => published.length === 1);
     expect(published[0]?.payload).toEqual({ domain: 'offline.example.com' });
+  });
+
+  it('marks a verified domain active as its certificate lands: table first, then domain.status', async () => {
+    const noop = new Announcer(fx.store, { publish: async () => {} });
+    await noop.addDomain('landing.example.com', 'acme', {
+      status: 'issuing',
+      verifiedAt: 1,
+      verifyToken: 't',
+    });
+    const { published } = await listen('rl6');
+    const record = await makeCertRecord(['landing.example.com']);
+    await fx.redis.set('rl6:landing.example.com:latest', JSON.stringify(record));
+    await until('both events', () => published.length === 2);
+    const stored = await fx.store.getDomain('landing.example.com');
+    expect(stored).toMatchObject({ status: 'active', verifiedAt: 1 });
+    expect(published.map((e) => [e.type, e.version, e.payload])).toEqual([
+      ['cert.issued', record.expiry, { domain: 'landing.example.com' }],
+      [
+        'domain.status',
+        stored?.version,
+        { domain: 'landing.example.com', tenant: 'acme', status: 'active', previous: 'issuing' },
+      ],
+    ]);
+  });
+
+  it('leaves pending, moved-away and pre-status domains as they are', async () => {
+    const noop = new Announcer(fx.store, { publish: async () => {} });
+    await noop.addDomain('pending.example.com', 'acme', { status: 'pending_verification', verifyToken: 't' });
+    await noop.addDomain('moved.example.com', 'acme', {
+      status: 'moved_away',
+      verifiedAt: 1,
+      reason: 'gone',
+    });
+    await noop.upsertDomain('legacy.example.com', 'acme');
+    const { listener, published } = await listen('rl7');
+    for (const domain of ['pending.example.com', 'moved.example.com', 'legacy.example.com']) {
+      await fx.redis.set(`rl7:${domain}:latest`, JSON.stringify(await makeCertRecord([domain])));
+    }
+    await until('all three persisted', () => listener.counts.published === 3);
+    expect(published.map((e) => e.type)).toEqual(['cert.issued', 'cert.issued', 'cert.issued']);
+    expect((await fx.store.getDomain('pending.example.com'))?.status).toBe('pending_verification');
+    expect((await fx.store.getDomain('moved.example.com'))?.status).toBe('moved_away');
+    expect((await fx.store.getDomain('legacy.example.com'))?.status).toBeUndefined();
   });
 
   it('refuses to start when keyspace notifications are off', async () => {

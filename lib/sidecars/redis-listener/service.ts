@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { Announcer } from '../../core/bus/announcer.ts';
 import type { EventPublisher } from '../../core/bus/port.ts';
+import { type DomainStatus, isVerified, statusOf } from '../../core/domain-status.ts';
 import { makeEvent } from '../../core/events/codec.ts';
 import { certRecordSchema } from '../../core/redis-format.ts';
 import type { Store } from '../../core/store/store.ts';
@@ -24,6 +26,9 @@ export interface RedisListenerDeps {
 
 export type Outcome = 'published' | 'replicated' | 'older' | 'invalid' | 'gone';
 
+/** The statuses a landed certificate turns into `active` (not pending_verification, not moved_away). */
+const BECOMES_ACTIVE: ReadonlySet<DomainStatus> = new Set(['verified', 'issuing', 'failed', 'expiring']);
+
 /**
  * Watches `<prefix>:*:latest` through keyspace notifications. A certificate whose expiry is newer
  * than the version the replica already knows was written here (by the issuer or lua-resty-auto-ssl):
@@ -37,6 +42,7 @@ export class RedisListener {
   private readonly retrying = new Set<string>();
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
+  private announcer: Announcer | undefined;
   readonly counts: Record<Outcome, number> = { published: 0, replicated: 0, older: 0, invalid: 0, gone: 0 };
 
   constructor(private readonly deps: RedisListenerDeps) {}
@@ -193,8 +199,30 @@ export class RedisListener {
       }
     }
     await publisher.publish(makeEvent('cert.issued', record.expiry, { domain }));
+    await this.markActive(domain);
     await replica.note(entity, record.expiry);
     log.info({ domain, expiry: record.expiry }, 'certificate persisted and announced');
     return 'published';
+  }
+
+  /**
+   * The domain is `active` as soon as its certificate lands, in the table and as a domain.status
+   * event (table first), without waiting for someone to read it. Only here, where the certificate
+   * was written, so one task in one region makes the change.
+   */
+  private async markActive(domain: string): Promise<void> {
+    const item = await this.deps.store.getDomain(domain);
+    if (!item || item.deleted || !item.tenant || item.status === undefined || !isVerified(item)) return;
+    const previous = statusOf(item);
+    if (!BECOMES_ACTIVE.has(previous)) return;
+    this.announcer ??= new Announcer(this.deps.store, this.deps.publisher);
+    const version = await this.announcer.changeDomainStatus(domain, item.tenant, {
+      status: 'active',
+      previous,
+    });
+    this.deps.log.info(
+      { domain, previous, version },
+      version === undefined ? 'domain changed meanwhile' : 'domain active',
+    );
   }
 }
