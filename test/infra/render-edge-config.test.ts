@@ -56,7 +56,7 @@ describe('the edge-config init container', () => {
     const conf = readFileSync(result.confPath, 'utf8');
     expect(result.thumbprint).toBe(accountThumbprint(pem));
     expect(conf).toContain(`"thumbprint":"${result.thumbprint}"`);
-    expect(conf).toContain('auto_ssl:ssl_certificate()');
+    expect(conf).toContain('require("edge.auto_ssl").certificate(auto_ssl)');
     expect(readFileSync(join(root, 'etc/edge/fallback.crt'), 'utf8')).toContain('BEGIN CERTIFICATE');
     for (const dir of ['var/run/edge/tmp', 'var/run/edge/auto-ssl', 'var/cache/edge']) {
       expect(existsSync(join(root, dir)), dir).toBe(true);
