@@ -50,6 +50,8 @@ export interface HostServices {
     taskAddress: string,
     ports: { http: number; https: number; proxyProtocol: boolean },
   ): Promise<void>;
+  /** Registers these task addresses with the NLB stand-in instead (new connections only). */
+  retarget(taskAddresses: readonly string[]): void;
   stop(): Promise<void>;
 }
 
@@ -125,7 +127,7 @@ export async function startHostServices(o: HostServicesOptions): Promise<HostSer
     });
     stops.push(() => originGate.close());
 
-    const nlb: Forwarder[] = [];
+    const nlb: { forwarder: Forwarder; port: number }[] = [];
     return {
       dynalite,
       aws,
@@ -147,9 +149,13 @@ export async function startHostServices(o: HostServicesOptions): Promise<HostSer
             target: { host: address, port },
             proxyProtocol: ports.proxyProtocol,
           });
-          nlb.push(f);
+          nlb.push({ forwarder: f, port });
           stops.push(() => f.close());
         }
+      },
+      retarget: (addresses) => {
+        for (const { forwarder, port } of nlb)
+          forwarder.setTargets(addresses.map((host) => ({ host, port })));
       },
       stop: stopAll,
     };

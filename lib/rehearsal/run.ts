@@ -10,6 +10,7 @@ import {
 } from '../config/deployment-config.ts';
 import { edgeGet } from './checks/edge-client.ts';
 import { missingHealthPrograms } from './checks/health-commands.ts';
+import { FAULT_CHECKS, type FaultOptions, faultChecks, type StartedTask } from './faults.ts';
 import { type HostServices, startHostServices } from './host-services.ts';
 import { assetDockerfiles, localImages } from './local-images.ts';
 import { nlbTargets } from './nlb.ts';
@@ -31,6 +32,8 @@ export interface RehearsalOptions {
   readonly assembly?: string;
   /** Keep the run folder (assembly, logs, records) even when every check passes. */
   readonly keep?: boolean;
+  /** After the serving checks, inject the faults AWS produces (`faults.ts`); default none. */
+  readonly faults?: FaultOptions;
 }
 
 /** Bounds of the phases; generous next to the task's own start periods. */
@@ -93,6 +96,13 @@ const CHECK = {
 } as const;
 const PLAN: readonly string[] = Object.values(CHECK);
 
+/** With faults, their checks run between the serving checks and the stop. */
+function planOf(faults: boolean): readonly string[] {
+  if (!faults) return PLAN;
+  const at = PLAN.indexOf(CHECK.stop);
+  return [...PLAN.slice(0, at), ...Object.values(FAULT_CHECKS), ...PLAN.slice(at)];
+}
+
 export async function rehearse(opts: RehearsalOptions): Promise<number> {
   const started = Date.now();
   const id = randomBytes(4).toString('hex');
@@ -106,11 +116,14 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
   let agent: TaskAgent | undefined;
   let host: HostServices | undefined;
   let control: Awaited<ReturnType<typeof openControlPlane>> | undefined;
+  /** Tasks the fault checks replaced or scaled in: stopped, logs kept, removed at the end. */
+  let retired: StartedTask[] = [];
+  const plan = planOf(opts.faults !== undefined);
 
   /** Marks the checks not run yet as failed (not run), up to but excluding `until`. */
-  const skipRest = (because: string, until = PLAN.length) => {
+  const skipRest = (because: string, until = plan.length) => {
     const first = because.split('\n')[0] as string;
-    for (const name of PLAN.slice(0, until)) {
+    for (const name of plan.slice(0, until)) {
       if (!report.results.some((r) => r.name === name)) report.skip(name, first);
     }
   };
@@ -287,7 +300,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
       }));
     if (!healthy) {
       // Serving checks cannot run; the stop and the permission check still can.
-      skipRest(agent.stoppedBecause ?? 'the task did not become healthy', PLAN.indexOf(CHECK.stop));
+      skipRest(agent.stoppedBecause ?? 'the task did not become healthy', plan.indexOf(CHECK.stop));
     } else {
       await serveChecks({
         report,
@@ -306,6 +319,49 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
         if (restarted.length > 0) throw new Error(`restarted: ${restarted.join(', ')}`);
         return '';
       });
+      if (opts.faults) {
+        const newTask = async (label: string): Promise<StartedTask> => {
+          const dir = join(logDir, `task-${label}`);
+          mkdirSync(dir, { recursive: true });
+          const t = new TaskAgent(
+            { id: `${id}${label}`, containers: runnable, volumes: td.volumes, logDir: dir },
+            (line) => out(`  [agent ${label}] ${line}`),
+          );
+          await t.createPod();
+          await t.createContainers(runnable);
+          return { agent: t, address: await t.address() };
+        };
+        const result = await faultChecks(
+          {
+            report,
+            host,
+            td,
+            region: stack.region,
+            ca: await host.pebble.root(),
+            control: control.control,
+            tenant: tenants.shop,
+            originPurgeFile: join(originRoot, tenants.shop, 'purge.txt'),
+            known: [
+              { host: tenants.customDomain, path: '/', expect: `${tenants.shop} rehearsal` },
+              {
+                host: `${tenants.blog}.${config.platformDomain}`,
+                path: '/',
+                expect: `${tenants.blog} rehearsal`,
+              },
+              { host: config.platformDomain, path: `/${tenants.shop}/`, expect: `${tenants.shop} rehearsal` },
+            ],
+            purgeHost: tenants.customDomain,
+            newTask,
+            startTimeoutMs: START_TIMEOUT_MS,
+            log: (line) => out(`  [faults] ${line}`),
+          },
+          opts.faults,
+          { agent, address: taskAddress },
+        );
+        retired = result.retired.filter((t) => t.agent !== result.current.agent);
+        agent = result.current.agent;
+        for (const t of retired) await t.agent.stop();
+      }
     }
 
     // 8. Stop as ECS stops a task (whatever still runs, if it stopped on its own).
@@ -359,6 +415,10 @@ export async function rehearse(opts: RehearsalOptions): Promise<number> {
     skipRest((err as Error).message);
   } finally {
     control?.close();
+    for (const t of retired) {
+      await t.agent.saveLogs().catch(() => {});
+      await t.agent.destroy().catch((err: Error) => out(`cleanup: ${err.message}`));
+    }
     await agent?.destroy().catch((err: Error) => out(`cleanup: ${err.message}`));
     await host?.stop().catch((err: Error) => out(`cleanup: ${err.message}`));
     process.removeListener('SIGINT', interrupted);

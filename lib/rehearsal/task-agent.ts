@@ -88,6 +88,8 @@ export class TaskAgent {
   readonly pod: string;
   private readonly runs = new Map<string, ContainerRun>();
   private stopReason: string | undefined;
+  /** Health checks that turned UNHEALTHY, essential containers or not (what ECS would act on). */
+  unhealthyTransitions = 0;
   private watching = false;
   private readonly events: string[] = [];
   private secretNames: string[] = [];
@@ -252,6 +254,7 @@ export class TaskAgent {
         this.note(
           `${run.c.def.name} is ${status}${status === 'UNHEALTHY' ? `: ${run.health?.lastOutput}` : ''}`,
         );
+        if (status === 'UNHEALTHY') this.unhealthyTransitions += 1;
         if (status === 'UNHEALTHY' && run.c.def.essential) {
           this.stopReason ??= `essential container ${run.c.def.name} is UNHEALTHY (the service would replace the task)`;
         }

@@ -3,6 +3,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export interface Forwarder {
   readonly host: string;
   readonly port: number;
+  /**
+   * New connections go to these targets, in turn (an NLB target group's registered targets);
+   * connections already open stay where they are, as with the NLB's deregistration delay.
+   */
+  setTargets(targets: readonly { host: string; port: number }[]): void;
   close(): Promise<void>;
 }
 
@@ -41,8 +46,11 @@ export async function forwardTcp(opts: {
   proxyProtocol?: boolean;
 }): Promise<Forwarder> {
   const sockets = new Set<Socket>();
+  let targets: readonly { host: string; port: number }[] = [opts.target];
+  let turn = 0;
   const server: Server = createServer((client) => {
-    const upstream = connect(opts.target.port, opts.target.host);
+    const target = targets[turn++ % targets.length] ?? opts.target;
+    const upstream = connect(target.port, target.host);
     sockets.add(client);
     sockets.add(upstream);
     if (opts.proxyProtocol) {
@@ -75,6 +83,10 @@ export async function forwardTcp(opts: {
   return {
     host: opts.host,
     port,
+    setTargets: (next) => {
+      if (next.length === 0) throw new Error('a forwarder needs at least one target');
+      targets = [...next];
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -367,3 +367,43 @@ describe('the AWS stand-in tells callers apart by the access key they sign with'
     }
   });
 });
+
+describe('faults injected into the AWS stand-in', () => {
+  it('fails the named services for the named caller as AWS does under stress, then recovers', async () => {
+    const own = await startAwsStandIn({
+      accountId: ACCOUNT,
+      region: REGION,
+      recordFile: join(dir, 'faults.jsonl'),
+      principals: { TASKKEY: 'task' },
+      multiRegionKeys: true,
+      log: () => {},
+    });
+    const credentials = { accessKeyId: 'TASKKEY', secretAccessKey: 'rehearsal' };
+    const kms = new KMSClient({ region: REGION, endpoint: own.url, credentials, maxAttempts: 1 });
+    const sqs = new SQSClient({ region: REGION, endpoint: own.url, credentials, maxAttempts: 1 });
+    const generate = () =>
+      kms.send(new GenerateDataKeyCommand({ KeyId: 'alias/private-keys', KeySpec: 'AES_256' }));
+    try {
+      own.setFault({ services: ['kms'], kind: 'throttle', principal: 'task' });
+      await expect(generate()).rejects.toMatchObject({ name: 'ThrottlingException' });
+      own.setFault({ services: ['sqs'], kind: 'unavailable' });
+      await expect(sqs.send(new CreateQueueCommand({ QueueName: 'edge-faults' }))).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 503 },
+      });
+      own.setFault({ services: ['kms'], kind: 'throttle', principal: 'someone-else' });
+      await expect(generate()).resolves.toMatchObject({ KeyId: expect.stringContaining('mrk-') });
+      own.setFault(undefined);
+      await expect(sqs.send(new CreateQueueCommand({ QueueName: 'edge-faults' }))).resolves.toBeTruthy();
+      expect(own.faulted).toEqual({ kms: 1, sqs: 1 });
+      // What failed never reached the service: only the calls that were served are recorded.
+      expect(readCallRecords(readFileSync(own.recordFile, 'utf8')).map((c) => c.action)).toEqual([
+        'kms:GenerateDataKey',
+        'sqs:CreateQueue',
+      ]);
+    } finally {
+      kms.destroy();
+      sqs.destroy();
+      await own.stop();
+    }
+  });
+});

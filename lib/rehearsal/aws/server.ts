@@ -4,7 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { ServiceHandler, StandInContext } from './context.ts';
 import { DynamoDbRecordingProxy } from './dynamodb-proxy.ts';
-import { accessKeyId, readBody, signingScope } from './http.ts';
+import {
+  AwsApiError,
+  accessKeyId,
+  readBody,
+  requestId,
+  sendJsonError,
+  sendXml,
+  signingScope,
+} from './http.ts';
 import { KmsStandIn } from './kms.ts';
 import { CallRecorder } from './record.ts';
 import { Route53StandIn } from './route53.ts';
@@ -55,7 +63,22 @@ export interface AwsStandInOptions {
   readonly log?: (line: Record<string, unknown>) => void;
 }
 
+/** An injected fault: calls to these services (by this principal) fail as AWS fails under stress. */
+export interface FaultRule {
+  readonly services: readonly ('sns' | 'sqs' | 'kms' | 'dynamodb' | 'secretsmanager' | 'route53')[];
+  /** `unavailable`: 503 ServiceUnavailable; `throttle`: 400 ThrottlingException (KMS's, DynamoDB's). */
+  readonly kind: 'unavailable' | 'throttle';
+  /** Share of matching calls that fail (0..1); default 1. */
+  readonly fraction?: number;
+  /** Only calls by this principal; default every caller. */
+  readonly principal?: string;
+}
+
 export interface AwsStandIn {
+  /** Makes calls fail until cleared (`undefined`); calls that fail are not recorded (AWS never served them). */
+  setFault(rule: FaultRule | undefined): void;
+  /** Calls failed by injected faults so far, by service. */
+  readonly faulted: Readonly<Record<string, number>>;
   /** `AWS_ENDPOINT_URL_<SERVICE>` → URL, to put in the sidecars' environment as is. */
   readonly endpoints: Readonly<Record<string, string>>;
   readonly url: string;
@@ -118,6 +141,9 @@ export async function startAwsStandIn(opts: AwsStandInOptions): Promise<AwsStand
   };
   for (const q of opts.queues ?? []) sqs.ensureQueue(q.region ?? opts.region, q.name, q.attributes);
 
+  let fault: FaultRule | undefined;
+  const faulted: Record<string, number> = {};
+
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
     void (async () => {
@@ -126,7 +152,15 @@ export async function startAwsStandIn(opts: AwsStandInOptions): Promise<AwsStand
       const region = signingScope(req).region ?? opts.region;
       const principal = principalOf(req, opts.principals);
       const handler = service ? handlers[service] : undefined;
-      if (!handler) {
+      if (
+        service &&
+        fault?.services.includes(service as FaultRule['services'][number]) &&
+        (fault.principal === undefined || fault.principal === principal) &&
+        Math.random() < (fault.fraction ?? 1)
+      ) {
+        faulted[service] = (faulted[service] ?? 0) + 1;
+        sendFault(res, service, fault.kind);
+      } else if (!handler) {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end(`the AWS stand-in cannot tell which service ${req.method} ${req.url} is for\n`);
       } else {
@@ -150,6 +184,10 @@ export async function startAwsStandIn(opts: AwsStandInOptions): Promise<AwsStand
 
   const endpoints = Object.fromEntries(ENDPOINT_VARIABLES.map((v) => [v, url]));
   return {
+    setFault: (rule) => {
+      fault = rule;
+    },
+    faulted,
     endpoints,
     url,
     port,
@@ -163,6 +201,28 @@ export async function startAwsStandIn(opts: AwsStandInOptions): Promise<AwsStand
       });
     },
   };
+}
+
+/** The error each protocol's SDK parses as retryable: throttling, or the service unavailable. */
+function sendFault(res: ServerResponse, service: string, kind: FaultRule['kind']): void {
+  const code = kind === 'throttle' ? 'ThrottlingException' : 'ServiceUnavailable';
+  const status = kind === 'throttle' ? 400 : 503;
+  const message = `rehearsal fault: ${service} ${kind}`;
+  if (service === 'sns' || service === 'route53') {
+    sendXml(
+      res,
+      status,
+      `<ErrorResponse><Error><Type>Receiver</Type><Code>${code === 'ThrottlingException' ? 'Throttling' : code}</Code>` +
+        `<Message>${message}</Message></Error><RequestId>${requestId()}</RequestId></ErrorResponse>`,
+    );
+    return;
+  }
+  const contentType =
+    service === 'kms' || service === 'secretsmanager'
+      ? 'application/x-amz-json-1.1'
+      : 'application/x-amz-json-1.0';
+  if (service === 'sqs') res.setHeader('x-amzn-query-error', `${code};Receiver`);
+  sendJsonError(res, new AwsApiError(code, message, status), contentType);
 }
 
 function principalOf(req: IncomingMessage, principals?: Readonly<Record<string, string>>): string {
