@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { blockedBy, stopWaves, TaskStoppedError } from './depends-on.ts';
 import { HealthMonitor, type HealthStatus } from './health.ts';
 import { podman, podmanOk } from './podman.ts';
 import type { ContainerDefinition } from './task-definition.ts';
@@ -74,9 +75,7 @@ function hostNofileHardLimit(): number {
   return m && m[1] !== 'unlimited' ? Number(m[1]) : Number.POSITIVE_INFINITY;
 }
 
-export class TaskStoppedError extends Error {
-  override name = 'TaskStoppedError';
-}
+export { TaskStoppedError };
 
 /**
  * Plays the ECS agent's part for one task in one podman pod (see lib/rehearsal/README.md): starts
@@ -199,44 +198,19 @@ export class TaskAgent {
     }
   }
 
-  /** Why `name` cannot start yet (undefined: it can), or throws when it never will. */
+  /** Why `run` cannot start yet (undefined: it can), or throws when it never will. */
   private blockedBy(run: ContainerRun): string | undefined {
-    for (const dep of run.c.def.dependsOn) {
-      const d = this.runs.get(dep.containerName);
-      if (!d)
-        throw new TaskStoppedError(`${run.c.def.name} depends on unknown container ${dep.containerName}`);
-      const exited = d.phase === 'STOPPED';
-      switch (dep.condition) {
-        case 'START':
-          if (d.phase === 'PENDING') return `${dep.containerName} to start`;
-          break;
-        case 'COMPLETE':
-          if (!exited) return `${dep.containerName} to complete`;
-          break;
-        case 'SUCCESS':
-          if (exited && d.exitCode !== 0) {
-            throw new TaskStoppedError(
-              `${run.c.def.name} needs ${dep.containerName} to exit 0 (SUCCESS), but it exited ${d.exitCode}`,
-            );
-          }
-          if (!exited) return `${dep.containerName} to succeed`;
-          break;
-        case 'HEALTHY':
-          if (!d.c.def.healthCheck) {
-            throw new TaskStoppedError(
-              `${run.c.def.name} needs ${dep.containerName} HEALTHY, which has no health check`,
-            );
-          }
-          if (d.healthStatus === 'UNHEALTHY' || exited) {
-            throw new TaskStoppedError(
-              `${run.c.def.name} needs ${dep.containerName} HEALTHY, but it is ${exited ? `stopped (exit ${d.exitCode})` : 'UNHEALTHY'}`,
-            );
-          }
-          if (d.healthStatus !== 'HEALTHY') return `${dep.containerName} to be healthy`;
-          break;
-      }
-    }
-    return undefined;
+    return blockedBy(run.c.def, (name) => {
+      const d = this.runs.get(name);
+      return (
+        d && {
+          phase: d.phase,
+          exitCode: d.exitCode,
+          health: d.healthStatus,
+          hasHealthCheck: d.c.def.healthCheck !== undefined,
+        }
+      );
+    });
   }
 
   private async startContainer(run: ContainerRun, restart = false): Promise<void> {
@@ -393,22 +367,11 @@ export class TaskAgent {
   async stop(): Promise<StopResult[]> {
     this.stopping = true;
     const results: StopResult[] = [];
-    const remaining = new Set(
-      [...this.runs.values()].filter((r) => r.phase === 'RUNNING').map((r) => r.c.def.name),
-    );
-    while (remaining.size > 0) {
-      // A wave: running containers no other running container depends on.
-      const wave = [...remaining].filter(
-        (name) =>
-          ![...remaining].some((other) =>
-            this.runs.get(other)?.c.def.dependsOn.some((d) => d.containerName === name),
-          ),
-      );
-      const batch = wave.length > 0 ? wave : [...remaining];
+    const running = [...this.runs.values()].filter((r) => r.phase === 'RUNNING').map((r) => r.c.def);
+    for (const wave of stopWaves(running)) {
       results.push(
-        ...(await Promise.all(batch.map((name) => this.stopOne(this.runs.get(name) as ContainerRun)))),
+        ...(await Promise.all(wave.map((name) => this.stopOne(this.runs.get(name) as ContainerRun)))),
       );
-      for (const n of batch) remaining.delete(n);
     }
     this.watching = false;
     return results;
