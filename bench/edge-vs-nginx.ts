@@ -2,9 +2,7 @@
  * `npm run bench`: the edge against plain nginx, measured in the same run, alternating rounds.
  *
  *   1. cached 1 KB HTTPS requests/s with keep-alive (wrk): edge serving a tenant subdomain from
- *      its proxy cache ÷ nginx serving the same file from disk with a static certificate; once for
- *      a binary object, once for a text page with `Accept-Encoding: gzip` (both servers compress:
- *      the edge stored the compressed copy, plain nginx gzips each answer);
+ *      its proxy cache ÷ nginx serving the same file from disk with a static certificate;
  *   2. full TLS handshakes/s with 10k and 100k certificates in Redis, warm (names in the worker
  *      LRU) and cold (each name's first handshake: Redis fetch + parse) ÷ static-cert nginx.
  *
@@ -17,11 +15,11 @@ import { request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { RedisKeys } from '../lib/core/redis-format.ts';
 import type { LocalEdge } from '../lib/local/edge-server.ts';
 import type { ManagedProcess } from '../lib/local/process.ts';
+import { type Caddy, caddyBinary, startCaddy } from './lib/caddy.ts';
 import {
   CERT_NAMES,
   certName,
@@ -35,7 +33,7 @@ import { measureLuaCosts } from './lib/costs.ts';
 import { cpuSeconds, pinTree, processTree } from './lib/cpu.ts';
 import { type HandshakeResult, runHandshakes, runWrk, writeHostsFile } from './lib/load.ts';
 import { profileDuring } from './lib/profile.ts';
-import { type Figure, formatTable, type Sample, saturation } from './lib/report.ts';
+import { type Figure, formatPeers, formatTable, type Sample, saturation } from './lib/report.ts';
 import {
   type Baseline,
   BODY,
@@ -46,8 +44,6 @@ import {
   startBenchEdge,
   startOrigin,
   startRedis,
-  TEXT,
-  TEXT_PATH,
 } from './lib/servers.ts';
 import { loadSettings } from './lib/settings.ts';
 import { median, round } from './lib/stats.ts';
@@ -77,25 +73,21 @@ interface Env {
   readonly pairs: readonly KeyPair[];
   readonly hostsFile: string;
   readonly budgets: readonly CpuBudget[];
+  /** The Caddy peer of the handshake figures (BENCH_CADDY, default on when caddy is installed). */
+  readonly caddy?: Caddy;
 }
+
+type Side = 'edge' | 'baseline' | 'caddy';
 
 /** One HTTPS GET with a given SNI/Host against 127.0.0.1. */
 function get(
   port: number,
   host: string,
   path: string,
-  headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        servername: host,
-        headers: { host, ...headers },
-        rejectUnauthorized: false,
-      },
+      { host: '127.0.0.1', port, path, servername: host, headers: { host }, rejectUnauthorized: false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -110,14 +102,15 @@ function get(
 }
 
 /** CPU the server side uses: nginx's master and workers, plus Redis for the edge (its own store). */
-function serverPids(env: Env, side: 'edge' | 'baseline'): number[] {
+function serverPids(env: Env, side: Side): number[] {
   if (side === 'baseline') return processTree(env.baseline.proc.pid as number);
+  if (side === 'caddy') return processTree(env.caddy?.proc.pid as number);
   return [...processTree(env.edge.process.pid as number), env.redis.proc.pid as number];
 }
 
 async function measured<T extends { rate: number; ops: number; elapsedMs: number; errors: number }>(
   env: Env,
-  side: 'edge' | 'baseline',
+  side: Side,
   fn: () => Promise<T>,
 ): Promise<Sample> {
   const pids = serverPids(env, side);
@@ -153,6 +146,7 @@ function figure(
   target: number,
   rounds: { baseline: Sample; edge: Sample }[],
   edgeCounters: Record<string, number>,
+  peer?: { caddy: Sample[]; groups: Record<string, string | undefined> },
 ): Figure {
   const edge = median(rounds.map((r) => r.edge.rate));
   const baseline = median(rounds.map((r) => r.baseline.rate));
@@ -174,6 +168,14 @@ function figure(
     baselineBusy: median(rounds.map((r) => busy(r.baseline))),
     rounds,
     edgeCounters,
+    ...(peer && peer.caddy.length > 0
+      ? {
+          caddy: median(peer.caddy.map((c) => c.rate)),
+          caddyCpuUsPerOp: median(peer.caddy.map(perOp)),
+          caddyBusy: median(peer.caddy.map(busy)),
+        }
+      : {}),
+    ...(peer ? { groups: peer.groups } : {}),
   };
 }
 
@@ -196,7 +198,8 @@ async function setUp(root: string, env: Partial_<Env>): Promise<Env> {
   log(`generating ${settings.distinctCerts} ECDSA P-256 key pairs with openssl`);
   const pairs = await Promise.all(
     Array.from({ length: settings.distinctCerts }, (_, i) =>
-      makeKeyPair(dirs.certs, `bench-${i}`, `bench-${i}.certs.example`),
+      // SAN = the name it is stored under first, so Caddy (which picks by SNI) serves the same pair.
+      makeKeyPair(dirs.certs, `bench-${i}`, certName(i)),
     ),
   );
   const wildcard = await makeKeyPair(dirs.certs, 'wildcard', `*.${PLATFORM}`);
@@ -251,6 +254,19 @@ async function setUp(root: string, env: Partial_<Env>): Promise<Env> {
     await baseBudget.add(baseline.proc.pid as number);
     log(`each server (the edge with its Redis; the baseline) is held to ${settings.serverCores} CPU`);
   }
+  if (settings.caddy) {
+    const dir = join(root, 'caddy');
+    await mkdir(dir, { recursive: true });
+    const caddy = await startCaddy(dir, pairs);
+    env.caddy = caddy;
+    if (settings.serverCores > 0) {
+      const budget = await CpuBudget.create(`edge-bench-${process.pid}-caddy`, settings.serverCores);
+      budgets.push(budget);
+      await budget.add(caddy.proc.pid as number);
+    }
+    if (settings.pin) await pinTree(caddy.proc.pid as number, settings.serverCpus);
+    log(`Caddy (${caddyBinary()}) serves the ${pairs.length} key pairs from memory, same CPU budget`);
+  }
   if (settings.pin) {
     await pinTree(edge.process.pid as number, settings.serverCpus);
     await pinTree(baseline.proc.pid as number, settings.serverCpus);
@@ -259,7 +275,7 @@ async function setUp(root: string, env: Partial_<Env>): Promise<Env> {
   }
   const hostsFile = join(root, 'hosts');
   await writeHostsFile(hostsFile, [TENANT_HOST, BASELINE_HOST]);
-  return { root, redis, client, origin, edge, baseline, pairs, hostsFile, budgets };
+  return { root, redis, client, origin, edge, baseline, pairs, hostsFile, budgets, caddy: env.caddy };
 }
 
 async function checkServing(env: Env): Promise<void> {
@@ -278,54 +294,12 @@ async function checkServing(env: Env): Promise<void> {
   const base = await get(env.baseline.port, BASELINE_HOST, BODY_PATH);
   if (base.status !== 200 || !base.body.equals(BODY)) throw new Error(`baseline answered ${base.status}`);
   log(`both serve the 1 KB body; the edge answers "Cache-Status: ${status}"`);
-
-  // The text fixture, gzip asked for: both compress, and the edge answers from its cache.
-  const gz = { 'accept-encoding': 'gzip' };
-  const decoded = (r: { headers: Record<string, unknown>; body: Buffer }) =>
-    r.headers['content-encoding'] === 'gzip' ? gunzipSync(r.body) : undefined;
-  let text = '';
-  for (let i = 0; i < 20 && !isHit(text); i++) {
-    const res = await get(port, TENANT_HOST, TEXT_PATH, gz);
-    if (res.status !== 200 || !decoded(res)?.equals(TEXT)) {
-      throw new Error(`edge did not answer ${TEXT_PATH} gzipped (${res.status}); see ${env.edge.errorLog}`);
-    }
-    text = String(res.headers['cache-status'] ?? '');
-  }
-  if (!isHit(text)) throw new Error(`the edge does not serve ${TEXT_PATH} from its cache`);
-  const baseText = await get(env.baseline.port, BASELINE_HOST, TEXT_PATH, gz);
-  if (baseText.status !== 200 || !decoded(baseText)?.equals(TEXT)) {
-    throw new Error(`baseline did not answer ${TEXT_PATH} gzipped (${baseText.status})`);
-  }
-  log(`both serve the 1 KB page gzipped; the edge answers "Cache-Status: ${text}"`);
 }
 
-interface CachedFixture {
-  readonly id: string;
-  readonly label: string;
-  readonly path: string;
-  readonly headers: readonly string[];
-  readonly target: number;
-}
-
-const CACHED_BINARY: CachedFixture = {
-  id: 'https_cached_1k_rps',
-  label: 'cached 1 KB HTTPS req/s (keep-alive)',
-  path: BODY_PATH,
-  headers: [],
-  target: 0.9,
-};
-const CACHED_TEXT_GZIP: CachedFixture = {
-  id: 'https_cached_1k_text_gzip_rps',
-  label: 'cached 1 KB text, gzip (keep-alive)',
-  path: TEXT_PATH,
-  headers: ['Accept-Encoding: gzip'],
-  target: 0.95,
-};
-
-async function cachedRequests(env: Env, fixture: CachedFixture): Promise<Figure> {
+async function cachedRequests(env: Env): Promise<Figure> {
   const urls = {
-    edge: `https://${TENANT_HOST}:${env.edge.config.listen.httpsPort}${fixture.path}`,
-    baseline: `https://${BASELINE_HOST}:${env.baseline.port}${fixture.path}`,
+    edge: `https://${TENANT_HOST}:${env.edge.config.listen.httpsPort}${BODY_PATH}`,
+    baseline: `https://${BASELINE_HOST}:${env.baseline.port}${BODY_PATH}`,
   };
   const wrk = (side: 'edge' | 'baseline', seconds: number) =>
     runWrk({
@@ -336,9 +310,8 @@ async function cachedRequests(env: Env, fixture: CachedFixture): Promise<Figure>
       threads: settings.httpThreads,
       pin: settings.pin,
       cpus: settings.clientCpus,
-      headers: fixture.headers,
     });
-  log(`${fixture.label}: 2 s warm-up of each server`);
+  log('cached 1 KB requests: 2 s warm-up of each server');
   await wrk('baseline', 2);
   await wrk('edge', 2);
   const rounds: { baseline: Sample; edge: Sample }[] = [];
@@ -362,28 +335,40 @@ async function cachedRequests(env: Env, fixture: CachedFixture): Promise<Figure>
     addCounters(counters, metricDelta(before, await scrapeMetrics(control), 'edge_cache_total'));
     rounds.push({ baseline, edge });
     log(
-      `${fixture.label} round ${r + 1}/${settings.rounds}: baseline ${round(baseline.rate)} req/s, edge ${round(edge.rate)} req/s`,
+      `cached 1 KB round ${r + 1}/${settings.rounds}: baseline ${round(baseline.rate)} req/s, edge ${round(edge.rate)} req/s`,
     );
   }
   if (settings.perf) {
     for (const side of ['baseline', 'edge'] as const) {
-      await profiled(env, fixture.id, side, () => wrk(side, settings.httpSeconds));
+      await profiled(env, 'https_cached_1k_rps', side, () => wrk(side, settings.httpSeconds));
     }
   }
-  return figure(fixture.id, fixture.label, 'req/s', fixture.target, rounds, counters);
+  return figure(
+    'https_cached_1k_rps',
+    'cached 1 KB HTTPS req/s (keep-alive)',
+    'req/s',
+    0.9,
+    rounds,
+    counters,
+  );
 }
 
 type Phase = 'warm' | 'cold';
 
 async function handshakes(
   env: Env,
-  side: 'edge' | 'baseline',
+  side: Side,
   from: number,
   to: number,
-  mode: 'cycle' | 'once',
+  mode: 'cycle' | 'once' | 'resume',
   durationMs: number,
 ): Promise<HandshakeResult> {
-  const port = side === 'edge' ? env.edge.config.listen.httpsPort : env.baseline.port;
+  const port =
+    side === 'edge'
+      ? env.edge.config.listen.httpsPort
+      : side === 'caddy'
+        ? (env.caddy?.port as number)
+        : env.baseline.port;
   const res = await runHandshakes({
     port,
     prefix: CERT_NAMES.prefix,
@@ -396,8 +381,10 @@ async function handshakes(
     durationMs,
     pin: settings.pin,
     cpus: settings.clientCpus,
+    groups: settings.groups,
   });
-  if (res.resumed > 0) throw new Error(`${side}: ${res.resumed} handshakes resumed a session`);
+  if (mode !== 'resume' && res.resumed > 0)
+    throw new Error(`${side}: ${res.resumed} handshakes resumed a session`);
   if (res.errors > 0) {
     log(`${side}: ${res.errors} failed handshakes, e.g. ${res.firstErrors.join('; ')}`);
   }
@@ -436,15 +423,22 @@ async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: R
 
     const label = count >= 1000 ? `${round(count / 1000)}k` : String(count);
     const rounds: Record<Phase, { baseline: Sample; edge: Sample }[]> = { warm: [], cold: [] };
+    // Caddy holds only the key pairs (names [0, pairs)), all in memory: its warm and cold are the
+    // same thing, so its one figure per round runs over the warm set's share of those names.
+    const caddyRounds: Sample[] = [];
+    const caddyTo = Math.min(settings.warmNames, env.pairs.length);
+    const groups: Record<string, string | undefined> = {};
     const counters: Record<Phase, Record<string, number>> = { warm: {}, cold: {} };
     for (let r = 0; r < settings.rounds; r++) {
       // Warm: both cycle over the warm set; the edge finds every name in its worker LRU.
       await warmUp(env);
-      const hs = (side: 'edge' | 'baseline', from: number, to: number, mode: 'cycle' | 'once') =>
+      const hs = (side: Side, from: number, to: number, mode: 'cycle' | 'once') =>
         measured(env, side, async () => {
           const res = await handshakes(env, side, from, to, mode, settings.handshakeMs);
+          groups[side] ??= res.group;
           return { rate: res.rate, ops: res.completed, elapsedMs: res.elapsedMs, errors: res.errors };
         });
+      if (env.caddy) caddyRounds.push(await hs('caddy', 0, caddyTo, 'cycle'));
       const wb = await hs('baseline', 0, settings.warmNames, 'cycle');
       let before = await scrapeMetrics(control);
       const we = await hs('edge', 0, settings.warmNames, 'cycle');
@@ -493,6 +487,7 @@ async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: R
         0.9,
         rounds.warm,
         counters.warm,
+        { caddy: caddyRounds, groups },
       ),
       figure(
         `handshakes_${label}_cold`,
@@ -501,15 +496,55 @@ async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: R
         0.7,
         rounds.cold,
         counters.cold,
+        { caddy: caddyRounds, groups },
       ),
     );
   }
   return { figures, loads };
 }
 
+/**
+ * Resumed handshakes/s: each name's session passed back in (a returning visitor to the same
+ * task; session IDs in the shared cache, or tickets where a server issues them). Reported, no
+ * target; the share that really resumed is in the JSON (edgeCounters.resumed_share).
+ */
+async function resumedFigure(env: Env): Promise<Figure> {
+  const to = Math.min(settings.warmNames, env.pairs.length);
+  const rounds: { baseline: Sample; edge: Sample }[] = [];
+  const caddyRounds: Sample[] = [];
+  const groups: Record<string, string | undefined> = {};
+  const share: Record<string, number> = {};
+  const hs = (side: Side) =>
+    measured(env, side, async () => {
+      const res = await handshakes(env, side, 0, to, 'resume', settings.handshakeMs);
+      groups[side] ??= res.group;
+      share[`${side}_resumed_share`] = res.completed > 0 ? res.resumed / res.completed : 0;
+      return { rate: res.rate, ops: res.completed, elapsedMs: res.elapsedMs, errors: res.errors };
+    });
+  for (let r = 0; r < settings.rounds; r++) {
+    if (env.caddy) caddyRounds.push(await hs('caddy'));
+    const baseline = await hs('baseline');
+    const edge = await hs('edge');
+    rounds.push({ baseline, edge });
+    log(
+      `resumed handshakes round ${r + 1}/${settings.rounds}: baseline ${round(baseline.rate)}/s edge ${round(edge.rate)}/s` +
+        `${env.caddy ? ` caddy ${round(caddyRounds.at(-1)?.rate ?? 0)}/s` : ''} (${JSON.stringify(share)})`,
+    );
+  }
+  return figure('handshakes_resumed', `resumed TLS handshakes/s, ${to} names`, 'hs/s', 0, rounds, share, {
+    caddy: caddyRounds,
+    groups,
+  });
+}
+
 async function tearDown(env: Partial<Env>): Promise<void> {
   env.client?.disconnect();
-  await Promise.allSettled([env.edge?.process.stop(), env.baseline?.proc.stop(), env.redis?.proc.stop()]);
+  await Promise.allSettled([
+    env.edge?.process.stop(),
+    env.baseline?.proc.stop(),
+    env.redis?.proc.stop(),
+    env.caddy?.proc.stop(),
+  ]);
   await new Promise<void>((resolve) => (env.origin ? env.origin.server.close(() => resolve()) : resolve()));
   for (const b of env.budgets ?? []) await b.remove();
 }
@@ -539,10 +574,10 @@ async function main(): Promise<void> {
     const loadBefore = loadavg();
     const full = await setUp(root, env);
     await checkServing(full);
-    const cached = await cachedRequests(full, CACHED_BINARY);
-    const cachedText = await cachedRequests(full, CACHED_TEXT_GZIP);
+    const cached = await cachedRequests(full);
     const { figures: hsFigures, loads } = await handshakeFigures(full);
-    const figures = [cached, cachedText, ...hsFigures];
+    const resumed = await resumedFigure(full);
+    const figures = [cached, ...hsFigures, resumed];
     let luaCosts: Record<string, number> | undefined;
     if (settings.costs) {
       log('timing the Lua steps of the hot paths in isolation');
@@ -555,7 +590,8 @@ async function main(): Promise<void> {
         iterations: 2000,
       });
     }
-    const table = formatTable(figures, settings.serverCores);
+    const peers = formatPeers(figures, settings.serverCores);
+    const table = formatTable(figures, settings.serverCores) + (peers ? `\n\n${peers}` : '');
     const result = {
       date: new Date().toISOString(),
       commit: gitCommit(),

@@ -7,7 +7,10 @@
  *   --mode cycle  round-robin over the range until --duration-ms has passed (warm figures);
  *   --mode once   each name at most once, stopping at the end of the range or the duration
  *                 (cold figures: the server has never seen any of them).
- * Prints one JSON line: { completed, errors, resumed, elapsedMs, rate, firstErrors }.
+ *   --mode resume like cycle, but each name's session is passed back in on its next connection
+ *                 (resumed-handshake figures: a returning visitor).
+ * Prints one JSON line: { completed, errors, resumed, elapsedMs, rate, firstErrors, group }; group
+ * is the key exchange of the first handshake (X25519, X25519MLKEM768, ...).
  */
 
 import { connect, createSecureContext, type TLSSocket } from 'node:tls';
@@ -25,6 +28,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'duration-ms': { type: 'string', default: '5000' },
     'min-version': { type: 'string', default: 'TLSv1.2' },
+    /** Key-exchange groups offered (OpenSSL list); default: Node's (X25519MLKEM768 first on 3.5). */
+    groups: { type: 'string' },
   },
 });
 
@@ -40,13 +45,19 @@ const to = int('to', values.to);
 const concurrency = Math.max(1, int('concurrency', values.concurrency));
 const durationMs = int('duration-ms', values['duration-ms']);
 const mode = values.mode;
-if (mode !== 'cycle' && mode !== 'once') throw new Error('--mode must be cycle or once');
+if (mode !== 'cycle' && mode !== 'once' && mode !== 'resume')
+  throw new Error('--mode must be cycle, once or resume');
+/** --mode resume: the latest session the server gave for each name. */
+const sessions = new Map<string, Buffer>();
 if (to <= from) throw new Error('--to must be greater than --from');
 const minVersion = values['min-version'] === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2';
 
 // One context for every connection: building an SSL_CTX per connect would cost the client more
 // than the handshake itself. Sessions are never passed back in, so each handshake is a full one.
-const secureContext = createSecureContext({ minVersion });
+const secureContext = createSecureContext({
+  minVersion,
+  ...(values.groups ? { ecdhCurve: values.groups } : {}),
+});
 
 let next = from;
 let completed = 0;
@@ -56,6 +67,7 @@ let resumed = 0;
 let inFlight = 0;
 let stopping = false;
 const firstErrors: string[] = [];
+let group: string | undefined;
 const started = process.hrtime.bigint();
 let lastCompletion = started;
 
@@ -78,6 +90,7 @@ function finish(): void {
     elapsedMs: Math.round(elapsedMs),
     rate: elapsedMs > 0 ? (completed * 1000) / elapsedMs : 0,
     firstErrors,
+    group,
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
   process.exit(0);
@@ -102,7 +115,16 @@ function launch(): void {
     servername,
     rejectUnauthorized: false,
     secureContext,
+    ...(mode === 'resume' && sessions.has(servername) ? { session: sessions.get(servername) } : {}),
   });
+  if (mode === 'resume') {
+    // TLS 1.3 tickets arrive after the handshake, and a server's stateful ticket is good once: the
+    // connection closes when the new one has arrived (or after a short wait).
+    socket.on('session', (session: Buffer) => {
+      sessions.set(servername, session);
+      if (done) socket.end();
+    });
+  }
   const settle = (ok: boolean, why?: string): void => {
     if (done) return;
     done = true;
@@ -117,8 +139,14 @@ function launch(): void {
   socket.setNoDelay(true);
   socket.once('secureConnect', () => {
     if (socket.isSessionReused()) resumed += 1;
+    if (group === undefined) {
+      const info = socket.getEphemeralKeyInfo() as { name?: string; type?: string } | null;
+      // TLS 1.3 hybrid groups have no classical name here: OpenSSL reports them by type only.
+      group = info?.name ?? info?.type ?? 'unknown';
+    }
     settle(true);
-    socket.end();
+    if (mode !== 'resume') socket.end();
+    else setTimeout(() => socket.end(), 200).unref();
   });
   socket.once('error', (err) => settle(false, `${servername}: ${err.message}`));
   socket.once('close', () => {

@@ -50,8 +50,6 @@ export async function runWrk(opts: {
   readonly threads: number;
   readonly pin: boolean;
   readonly cpus: string;
-  /** Request headers, `Name: value`. */
-  readonly headers?: readonly string[];
 }): Promise<WrkResult> {
   const wrk = [
     ...clientPrefix(opts.pin, opts.cpus),
@@ -60,7 +58,6 @@ export async function runWrk(opts: {
     `-c${opts.connections}`,
     `-d${opts.seconds}s`,
     '--latency',
-    ...(opts.headers ?? []).flatMap((h) => ['-H', h]),
     opts.url,
   ];
   const quoted = wrk.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
@@ -86,6 +83,8 @@ export interface HandshakeResult {
   readonly elapsedMs: number;
   readonly rate: number;
   readonly firstErrors: string[];
+  /** Key-exchange group of the first handshake (X25519, X25519MLKEM768, ...). */
+  readonly group?: string;
 }
 
 export interface HandshakeOptions {
@@ -94,11 +93,13 @@ export interface HandshakeOptions {
   readonly suffix: string;
   readonly from: number;
   readonly to: number;
-  readonly mode: 'cycle' | 'once';
+  readonly mode: 'cycle' | 'once' | 'resume';
   readonly concurrency: number;
   readonly durationMs: number;
   readonly pin: boolean;
   readonly cpus: string;
+  /** Key-exchange groups the client offers (OpenSSL list, e.g. X25519); default: Node's. */
+  readonly groups?: string;
 }
 
 async function runHandshakeClient(opts: HandshakeOptions): Promise<HandshakeResult> {
@@ -124,6 +125,7 @@ async function runHandshakeClient(opts: HandshakeOptions): Promise<HandshakeResu
     String(opts.concurrency),
     '--duration-ms',
     String(opts.durationMs),
+    ...(opts.groups ? ['--groups', opts.groups] : []),
   ];
   const [command, ...rest] = args;
   const { stdout } = await runCommand(command as string, rest);
@@ -155,5 +157,6 @@ export async function runHandshakes(
     elapsedMs,
     rate: elapsedMs > 0 ? (completed * 1000) / elapsedMs : 0,
     firstErrors: results.flatMap((r) => r.firstErrors).slice(0, 5),
+    group: results.find((r) => r.group)?.group,
   };
 }

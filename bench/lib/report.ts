@@ -29,6 +29,12 @@ export interface Figure {
   readonly rounds: readonly { readonly baseline: Sample; readonly edge: Sample }[];
   /** Edge counters during the edge rounds (certificate tiers, cache statuses). */
   readonly edgeCounters: Record<string, number>;
+  /** Caddy's median (handshake figures, when Caddy ran), with its CPU per handshake and load. */
+  readonly caddy?: number;
+  readonly caddyCpuUsPerOp?: number;
+  readonly caddyBusy?: number;
+  /** Key-exchange group each side's handshakes used (the client's first handshake per side). */
+  readonly groups?: Record<string, string | undefined>;
 }
 
 function pct(x: number): string {
@@ -70,4 +76,26 @@ export function formatTable(figures: readonly Figure[], budgetCores: number): st
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => pad(c, widths[i] ?? 0, i >= 1 && i <= 3)).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The peer lines under the table: edge/Caddy and edge/static, CPU per handshake, groups. */
+export function formatPeers(figures: readonly Figure[], budgetCores: number): string {
+  const lines: string[] = [];
+  for (const f of figures) {
+    if (!f.groups) continue;
+    const g = f.groups;
+    const groups = `groups: edge ${g.edge ?? '-'}, static ${g.baseline ?? '-'}, caddy ${g.caddy ?? '-'}`;
+    if (f.caddy === undefined) {
+      lines.push(`${f.label}: edge/static ${f.ratio.toFixed(3)}; ${groups}`);
+      continue;
+    }
+    const cpu = (x: number | undefined) => (x === undefined ? '-' : round(x));
+    lines.push(
+      `${f.label}: edge/static ${f.ratio.toFixed(3)}, edge/Caddy ${(f.edge / f.caddy).toFixed(3)} ` +
+        `(Caddy ${round(f.caddy)} ${f.unit}, static/Caddy ${(f.baseline / f.caddy).toFixed(3)}); ` +
+        `cpu µs/handshake edge ${cpu(f.edgeCpuUsPerOp)} | static ${cpu(f.baselineCpuUsPerOp)} | Caddy ${cpu(f.caddyCpuUsPerOp)}` +
+        `${budgetCores > 0 && f.caddyBusy !== undefined ? ` (Caddy used ${pct(saturation(f.caddyBusy, budgetCores))} of its budget)` : ''}; ${groups}`,
+    );
+  }
+  return lines.join('\n');
 }

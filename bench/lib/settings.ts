@@ -1,5 +1,7 @@
 /** Bench parameters, each overridable from the environment (BENCH_*). */
 
+import { caddyBinary } from './caddy.ts';
+
 function num(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -49,6 +51,10 @@ export interface BenchSettings {
   readonly perf: boolean;
   /** Time each Lua step of the hot paths in isolation (bench/lib/costs.ts). */
   readonly costs: boolean;
+  /** Caddy as a third server in the handshake figures (default: when `caddy` is installed). */
+  readonly caddy: boolean;
+  /** Key-exchange groups the handshake clients offer (BENCH_GROUPS, e.g. X25519); default: Node's. */
+  readonly groups?: string;
 }
 
 export function loadSettings(): BenchSettings {
@@ -83,5 +89,7 @@ export function loadSettings(): BenchSettings {
     keepDir: flag('BENCH_KEEP', false),
     perf: flag('BENCH_PERF', false),
     costs: flag('BENCH_COSTS', true),
+    caddy: flag('BENCH_CADDY', caddyBinary() !== undefined),
+    groups: process.env.BENCH_GROUPS || undefined,
   };
 }
