@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, startApiServer } from '../../lib/control/api/server.ts';
 import { TableCertificateReader } from '../../lib/control/certificates.ts';
@@ -138,5 +139,14 @@ describe('control API through the Python client (botocore SigV4)', () => {
       '/tenants/{id}',
     ]);
     expect(doc.components.schemas).toHaveProperty('DomainAdded');
+  });
+
+  it('serves a document that validates against the OpenAPI 3.1 schema', async () => {
+    const doc = (await (await fetch(`${api.url}/openapi.json`)).json()) as Record<string, unknown>;
+    const validator = new Validator();
+    const result = await validator.validate(doc);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
   });
 });
