@@ -2,7 +2,9 @@
  * `npm run bench`: the edge against plain nginx, measured in the same run, alternating rounds.
  *
  *   1. cached 1 KB HTTPS requests/s with keep-alive (wrk): edge serving a tenant subdomain from
- *      its proxy cache ÷ nginx serving the same file from disk with a static certificate;
+ *      its proxy cache ÷ nginx serving the same file from disk with a static certificate; once for
+ *      a binary object, once for a text page with `Accept-Encoding: gzip` (both servers compress:
+ *      the edge stored the compressed copy, plain nginx gzips each answer);
  *   2. full TLS handshakes/s with 10k and 100k certificates in Redis, warm (names in the worker
  *      LRU) and cold (each name's first handshake: Redis fetch + parse) ÷ static-cert nginx.
  *
@@ -15,6 +17,7 @@ import { request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { RedisKeys } from '../lib/core/redis-format.ts';
 import type { LocalEdge } from '../lib/local/edge-server.ts';
@@ -44,6 +47,8 @@ import {
   startBenchEdge,
   startOrigin,
   startRedis,
+  TEXT,
+  TEXT_PATH,
 } from './lib/servers.ts';
 import { loadSettings } from './lib/settings.ts';
 import { median, round } from './lib/stats.ts';
@@ -84,10 +89,18 @@ function get(
   port: number,
   host: string,
   path: string,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, servername: host, headers: { host }, rejectUnauthorized: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        servername: host,
+        headers: { host, ...headers },
+        rejectUnauthorized: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -294,12 +307,54 @@ async function checkServing(env: Env): Promise<void> {
   const base = await get(env.baseline.port, BASELINE_HOST, BODY_PATH);
   if (base.status !== 200 || !base.body.equals(BODY)) throw new Error(`baseline answered ${base.status}`);
   log(`both serve the 1 KB body; the edge answers "Cache-Status: ${status}"`);
+
+  // The text fixture, gzip asked for: both compress, and the edge answers from its cache.
+  const gz = { 'accept-encoding': 'gzip' };
+  const decoded = (r: { headers: Record<string, unknown>; body: Buffer }) =>
+    r.headers['content-encoding'] === 'gzip' ? gunzipSync(r.body) : undefined;
+  let text = '';
+  for (let i = 0; i < 20 && !isHit(text); i++) {
+    const res = await get(port, TENANT_HOST, TEXT_PATH, gz);
+    if (res.status !== 200 || !decoded(res)?.equals(TEXT)) {
+      throw new Error(`edge did not answer ${TEXT_PATH} gzipped (${res.status}); see ${env.edge.errorLog}`);
+    }
+    text = String(res.headers['cache-status'] ?? '');
+  }
+  if (!isHit(text)) throw new Error(`the edge does not serve ${TEXT_PATH} from its cache`);
+  const baseText = await get(env.baseline.port, BASELINE_HOST, TEXT_PATH, gz);
+  if (baseText.status !== 200 || !decoded(baseText)?.equals(TEXT)) {
+    throw new Error(`baseline did not answer ${TEXT_PATH} gzipped (${baseText.status})`);
+  }
+  log(`both serve the 1 KB page gzipped; the edge answers "Cache-Status: ${text}"`);
 }
 
-async function cachedRequests(env: Env): Promise<Figure> {
+interface CachedFixture {
+  readonly id: string;
+  readonly label: string;
+  readonly path: string;
+  readonly headers: readonly string[];
+  readonly target: number;
+}
+
+const CACHED_BINARY: CachedFixture = {
+  id: 'https_cached_1k_rps',
+  label: 'cached 1 KB HTTPS req/s (keep-alive)',
+  path: BODY_PATH,
+  headers: [],
+  target: 0.9,
+};
+const CACHED_TEXT_GZIP: CachedFixture = {
+  id: 'https_cached_1k_text_gzip_rps',
+  label: 'cached 1 KB text, gzip (keep-alive)',
+  path: TEXT_PATH,
+  headers: ['Accept-Encoding: gzip'],
+  target: 0.95,
+};
+
+async function cachedRequests(env: Env, fixture: CachedFixture): Promise<Figure> {
   const urls = {
-    edge: `https://${TENANT_HOST}:${env.edge.config.listen.httpsPort}${BODY_PATH}`,
-    baseline: `https://${BASELINE_HOST}:${env.baseline.port}${BODY_PATH}`,
+    edge: `https://${TENANT_HOST}:${env.edge.config.listen.httpsPort}${fixture.path}`,
+    baseline: `https://${BASELINE_HOST}:${env.baseline.port}${fixture.path}`,
   };
   const wrk = (side: 'edge' | 'baseline', seconds: number) =>
     runWrk({
@@ -310,8 +365,9 @@ async function cachedRequests(env: Env): Promise<Figure> {
       threads: settings.httpThreads,
       pin: settings.pin,
       cpus: settings.clientCpus,
+      headers: fixture.headers,
     });
-  log('cached 1 KB requests: 2 s warm-up of each server');
+  log(`${fixture.label}: 2 s warm-up of each server`);
   await wrk('baseline', 2);
   await wrk('edge', 2);
   const rounds: { baseline: Sample; edge: Sample }[] = [];
@@ -335,22 +391,15 @@ async function cachedRequests(env: Env): Promise<Figure> {
     addCounters(counters, metricDelta(before, await scrapeMetrics(control), 'edge_cache_total'));
     rounds.push({ baseline, edge });
     log(
-      `cached 1 KB round ${r + 1}/${settings.rounds}: baseline ${round(baseline.rate)} req/s, edge ${round(edge.rate)} req/s`,
+      `${fixture.label} round ${r + 1}/${settings.rounds}: baseline ${round(baseline.rate)} req/s, edge ${round(edge.rate)} req/s`,
     );
   }
   if (settings.perf) {
     for (const side of ['baseline', 'edge'] as const) {
-      await profiled(env, 'https_cached_1k_rps', side, () => wrk(side, settings.httpSeconds));
+      await profiled(env, fixture.id, side, () => wrk(side, settings.httpSeconds));
     }
   }
-  return figure(
-    'https_cached_1k_rps',
-    'cached 1 KB HTTPS req/s (keep-alive)',
-    'req/s',
-    0.9,
-    rounds,
-    counters,
-  );
+  return figure(fixture.id, fixture.label, 'req/s', fixture.target, rounds, counters);
 }
 
 type Phase = 'warm' | 'cold';
@@ -574,10 +623,11 @@ async function main(): Promise<void> {
     const loadBefore = loadavg();
     const full = await setUp(root, env);
     await checkServing(full);
-    const cached = await cachedRequests(full);
+    const cached = await cachedRequests(full, CACHED_BINARY);
+    const cachedText = await cachedRequests(full, CACHED_TEXT_GZIP);
     const { figures: hsFigures, loads } = await handshakeFigures(full);
     const resumed = await resumedFigure(full);
-    const figures = [cached, ...hsFigures, resumed];
+    const figures = [cached, cachedText, ...hsFigures, resumed];
     let luaCosts: Record<string, number> | undefined;
     if (settings.costs) {
       log('timing the Lua steps of the hot paths in isolation');

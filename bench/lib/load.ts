@@ -50,6 +50,8 @@ export async function runWrk(opts: {
   readonly threads: number;
   readonly pin: boolean;
   readonly cpus: string;
+  /** Request headers, `Name: value`. */
+  readonly headers?: readonly string[];
 }): Promise<WrkResult> {
   const wrk = [
     ...clientPrefix(opts.pin, opts.cpus),
@@ -58,6 +60,7 @@ export async function runWrk(opts: {
     `-c${opts.connections}`,
     `-d${opts.seconds}s`,
     '--latency',
+    ...(opts.headers ?? []).flatMap((h) => ['-H', h]),
     opts.url,
   ];
   const quoted = wrk.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');

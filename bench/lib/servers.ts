@@ -28,6 +28,12 @@ const SHARED_DIRECTIVES = [
   'large_client_header_buffers',
   'sendfile',
   'tcp_nopush',
+  // Compression as the edge has it (the text figure): plain nginx gzips on every answer.
+  'gzip',
+  'gzip_comp_level',
+  'gzip_min_length',
+  'gzip_types',
+  'gzip_vary',
 ];
 
 function tcpReady(port: number): Promise<boolean> {
@@ -45,6 +51,13 @@ function tcpReady(port: number): Promise<boolean> {
 export const BODY = randomBytes(1024);
 export const BODY_PATH = '/1k.bin';
 
+/** The text fixture: 1 KB of HTML, which both servers compress for a client that takes gzip. */
+const PARAGRAPH = '<p>The edge serves this page from its cache.</p>\n';
+export const TEXT = Buffer.from(
+  `<!doctype html><html><head><title>bench</title></head><body>\n${PARAGRAPH.repeat(19)}</body></html>\n`,
+);
+export const TEXT_PATH = '/1k.html';
+
 /** The tenant's origin: a 1 KB response the edge may cache for an hour. */
 export async function startOrigin(): Promise<{ server: Server; port: number; hits: () => number }> {
   let hits = 0;
@@ -57,6 +70,13 @@ export async function startOrigin(): Promise<{ server: Server; port: number; hit
         'Cache-Control': 'public, max-age=3600',
       });
       res.end(BODY);
+    } else if (req.url === TEXT_PATH) {
+      res.writeHead(200, {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Content-Length': TEXT.length,
+        'Cache-Control': 'public, max-age=3600',
+      });
+      res.end(TEXT);
     } else {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('not found\n');
@@ -97,6 +117,8 @@ export async function startBenchEdge(opts: BenchEdgeOptions): Promise<LocalEdge>
       // Room for every certificate a run fetches, so shared-dict evictions do not blur the cold figure.
       sharedDicts: { certs: '512m' },
       tls: { lruSize: opts.lruSize, shmTtlSeconds: 3600, missTtlSeconds: 10 },
+      // All load comes from one address here: the per-address limits would answer 429.
+      limits: { connectionsPerIp: 0, requestsPerSecondPerIp: 0 },
     },
   });
 }
@@ -131,6 +153,7 @@ export async function startBaseline(opts: {
   await mkdir(join(opts.dir, 'tmp'), { recursive: true });
   await mkdir(docroot, { recursive: true });
   await writeFile(join(docroot, BODY_PATH.slice(1)), BODY);
+  await writeFile(join(docroot, TEXT_PATH.slice(1)), TEXT);
   const port = await freePort();
   const template = await readFile(BASELINE_TEMPLATE, 'utf8');
   const conf = Mustache.render(template, {
