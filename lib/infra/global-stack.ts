@@ -4,11 +4,13 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { type DeploymentConfig, deploymentNames } from '../config/deployment-config.ts';
 import { AcmeAccountKeyInit } from './acme-account-key-init.ts';
+import { ControlApi } from './control-api.ts';
 import { EventBus } from './event-bus.ts';
 import { logRetention } from './log-retention.ts';
 import { acknowledge } from './nag.ts';
 import { OriginBucket } from './origin-bucket.ts';
 import { PrivateKeyPrimary } from './private-key-encryption.ts';
+import { delegationZone } from './regional-stack.ts';
 import { StateTable } from './state-table.ts';
 
 export interface GlobalStackProps extends StackProps {
@@ -28,6 +30,7 @@ export class GlobalStack extends Stack {
   readonly acmeAccountKey: secretsmanager.Secret;
   readonly privateKeys: PrivateKeyPrimary;
   readonly originBucket?: OriginBucket;
+  readonly controlApi: ControlApi;
 
   constructor(scope: Construct, id: string, props: GlobalStackProps) {
     super(scope, id, props);
@@ -61,6 +64,16 @@ export class GlobalStack extends Stack {
       secret: this.acmeAccountKey,
       logRetention: logRetention(c.logRetentionDays),
     });
+    // The control API (IAM/SigV4) and the deployment's one ownership re-check, in the home region.
+    this.controlApi = new ControlApi(this, 'ControlApi', {
+      table: this.table.table,
+      topic: this.bus.topic,
+      topicKey: this.bus.key,
+      edgeHostname: names.edgeHostname,
+      challengeZone: delegationZone(c.platformDomain),
+      logRetention: logRetention(c.logRetentionDays),
+    });
+
     acknowledge(this.acmeAccountKey, [
       {
         id: 'AwsSolutions-SMG4',

@@ -12,10 +12,13 @@ export function exampleConfig(): DeploymentConfigInput {
   return JSON.parse(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8')) as DeploymentConfigInput;
 }
 
-/** The feature flags `cdk synth` uses (cdk.json), so tests see the same templates. */
+/** The feature flags `cdk synth` uses (cdk.json), so tests see the same templates; bundling off. */
 export function cdkContext(): Record<string, unknown> {
   const path = fileURLToPath(new URL('../../cdk.json', import.meta.url));
-  return (JSON.parse(readFileSync(path, 'utf8')) as { context: Record<string, unknown> }).context;
+  const { context } = JSON.parse(readFileSync(path, 'utf8')) as { context: Record<string, unknown> };
+  // No asset bundling (the control API's esbuild run) on every synth: the tests that need the
+  // bundle (synth.test.ts, control-api.test.ts) ask for it with ['**'].
+  return { ...context, 'aws:cdk:bundling-stacks': [] };
 }
 
 /** Registry images: synth then skips hashing and staging the Docker build contexts. */

@@ -13,7 +13,7 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 // What `npx cdk synth` does, in-process: the example config, the real Docker assets, cdk-nag as a
 // validation plugin, and no AWS credentials or lookups.
 it('synthesizes the example (3 regions) offline, with Docker assets staged, not built', () => {
-  const app = new App({ outdir, context: cdkContext() });
+  const app = new App({ outdir, context: { ...cdkContext(), 'aws:cdk:bundling-stacks': ['**'] } });
   buildEdgeApp(parseDeploymentConfig(exampleConfig()), { app });
   const assembly = app.synth();
 
