@@ -80,6 +80,29 @@ describe('delegated DNS-01', () => {
     expect(cert.subjectAltName?.split(', ').sort()).toEqual([`DNS:*.${domain}`, `DNS:${domain}`]);
   });
 
+  it('the domain and its wildcard ordered at the same time both issue (one order per delegated name at a time)', async () => {
+    const domain = 'both.example.org';
+    await stack.dns.addA(domain, ['192.0.2.13']);
+    await stack.dns.setCname(delegatedName(domain), delegationTarget(domain, ZONE));
+    const before = stack.issuer.issuer.orders;
+    // Entering the registry orders the domain; the wildcard is asked for at once.
+    await stack.edge.seedDomain(domain, 'acme');
+    const [apex, wild] = await Promise.all([
+      (async () => {
+        for (let i = 0; i < 300; i++) {
+          const raw = await stack.edge.redis.get(stack.edge.keys.cert(domain));
+          if (raw) return new X509Certificate(JSON.parse(raw).cert_pem);
+          await sleep(100);
+        }
+        throw new Error(`no certificate for ${domain}`);
+      })(),
+      issue(`*.${domain}`),
+    ]);
+    expect(apex.subjectAltName).toBe(`DNS:${domain}`);
+    expect(wild.subjectAltName?.split(', ').sort()).toEqual([`DNS:*.${domain}`, `DNS:${domain}`]);
+    expect(stack.issuer.issuer.orders - before).toBe(2);
+  });
+
   it('without the CNAME: no wildcard, and the domain stays on HTTP-01', async () => {
     const domain = 'plain.example.org';
     await stack.edge.seedDomain(domain, 'acme');

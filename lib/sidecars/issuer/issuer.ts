@@ -60,6 +60,8 @@ export interface IssuerStats {
 export class Issuer {
   private readonly flights = new SingleFlight<Outcome>();
   private readonly pausedCas = new Map<string, number>();
+  /** Orders queued per delegated challenge name (holdingChallengeName). */
+  private readonly challengeNames = new Map<string, Promise<void>>();
   private readonly limits;
   readonly wildcardName: string;
   readonly stats: IssuerStats = { issued: 0, failed: 0, refused: 0, waiting: 0 };
@@ -146,10 +148,56 @@ export class Issuer {
     try {
       // The previous holder may have finished between our first look and the lease.
       if (!this.needed(await certs.get(domain), opts)) return { status: 'present' };
-      return await this.order(domain, base, wildcard, delegated, opts, previous?.failures ?? 0);
+      const order = () => this.order(domain, base, wildcard, delegated, opts, previous?.failures ?? 0);
+      return delegated ? await this.holdingChallengeName(delegated, domain, order) : await order();
     } finally {
       clearInterval(keepAlive);
       await leases.release(domain).catch((err) => log.warn({ domain, err }, 'lease release failed'));
+    }
+  }
+
+  /**
+   * `x` and `*.x` answer DNS-01 at the same delegated name: two orders at once would overwrite
+   * and clear each other's TXT values. One order per delegated name at a time: queued in this
+   * issuer, and across issuers by a lease on the name itself (waited for up to the lease's
+   * lifetime; its holder then finished or died).
+   */
+  private async holdingChallengeName(
+    name: string,
+    domain: string,
+    order: () => Promise<Outcome>,
+  ): Promise<Outcome> {
+    const { leases, log, config } = this.deps;
+    const before = this.challengeNames.get(name) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const queued = before.then(() => mine);
+    this.challengeNames.set(name, queued);
+    try {
+      await before;
+      const deadline = Date.now() + config.lease.ttlSeconds * 1000;
+      while (!(await leases.acquire(name))) {
+        if (Date.now() > deadline) return { status: 'waiting' };
+        log.info({ domain, challenge: name }, 'delegated challenge name in use by another issuer; waiting');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      const keepAlive = setInterval(
+        () =>
+          leases.extend(name).catch((err) => log.warn({ challenge: name, err }, 'lease extension failed')),
+        (config.lease.ttlSeconds * 1000) / 3,
+      );
+      keepAlive.unref();
+      try {
+        return await order();
+      } finally {
+        clearInterval(keepAlive);
+        await leases.release(name).catch((err) => log.warn({ challenge: name, err }, 'lease release failed'));
+      }
+    } finally {
+      done();
+      if (this.challengeNames.get(name) === queued) this.challengeNames.delete(name);
     }
   }
 
