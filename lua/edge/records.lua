@@ -166,6 +166,21 @@ function _M.domain_tenant(domain)
     return rec and rec.tenant, err
 end
 
+-- The tenant serving a custom-domain host: its own record, else a tenant wildcard `*.<parent>`
+-- one label up (what a wildcard certificate covers). Routing only: issuance and auto-ssl's
+-- allow_domain stay on exact names (domain_tenant), so random subdomains order nothing.
+function _M.host_tenant(host)
+    local tenant, err = _M.domain_tenant(host)
+    if tenant or err then
+        return tenant, err
+    end
+    local parent = match(host, "^[^.]+%.(.+%..+)$")
+    if not parent then
+        return nil
+    end
+    return _M.domain_tenant("*." .. parent)
+end
+
 -- The tenant record this worker already holds (also past its TTL), without any I/O: for the
 -- header and body filters, where no cosocket may be used.
 function _M.cached_tenant(tenant_id)

@@ -58,8 +58,8 @@ local function resolve(host, uri)
         end
         return label, uri
     end
-    -- Custom domain form: the registry maps the domain to its tenant.
-    local tenant, err = records.domain_tenant(host)
+    -- Custom domain form: the registry maps the domain (or its tenant wildcard) to its tenant.
+    local tenant, err = records.host_tenant(host)
     if err then
         return nil, 503, "routing store unavailable"
     end

@@ -20,6 +20,7 @@ local log = require "edge.log"
 
 local now = ngx.now
 local sub = string.sub
+local match = string.match
 local decide_sni = names.decide_sni
 local server_name = ssl.server_name
 local clear_certs = ssl.clear_certs
@@ -113,6 +114,12 @@ function _M.find(name, wildcard)
         end
         if wildcard then
             entry, tier = lookup(wildcard_name)
+        else
+            -- A tenant wildcard (`*.<domain>`, issued by delegated DNS-01) one label up.
+            local parent = match(name, "^[^.]+(%..+%..+)$")
+            if parent then
+                entry, tier = lookup("*" .. parent)
+            end
         end
     end
     return entry, tier
