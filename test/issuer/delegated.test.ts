@@ -103,6 +103,25 @@ describe('delegated DNS-01', () => {
     expect(stack.issuer.issuer.orders - before).toBe(2);
   });
 
+  it('a tenant wildcard entry (*.<domain>) entering the registry is issued through its domain’s CNAME', async () => {
+    const domain = 'wild.example.org';
+    await stack.dns.setCname(delegatedName(domain), delegationTarget(domain, ZONE));
+    // Only the wildcard is registered, not the domain itself.
+    await stack.edge.seedDomain(`*.${domain}`, 'acme');
+    let raw: string | null = null;
+    for (let i = 0; i < 300 && !raw; i++) {
+      raw = await stack.edge.redis.get(stack.edge.keys.cert(`*.${domain}`));
+      if (!raw) await sleep(100);
+    }
+    const cert = raw ? new X509Certificate(JSON.parse(raw).cert_pem) : undefined;
+    expect(cert?.subjectAltName?.split(', ').sort()).toEqual([`DNS:*.${domain}`, `DNS:${domain}`]);
+    // Subdomains are served with it (the edge's tenant-wildcard lookup), trusted.
+    expect(await trusted(`eu.${domain}`)).toEqual({
+      authorized: true,
+      san: `DNS:*.${domain}, DNS:${domain}`,
+    });
+  });
+
   it('without the CNAME: no wildcard, and the domain stays on HTTP-01', async () => {
     const domain = 'plain.example.org';
     await stack.edge.seedDomain(domain, 'acme');

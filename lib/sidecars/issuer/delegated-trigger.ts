@@ -30,7 +30,8 @@ export class DelegatedTrigger {
     const { certs, issuer, log } = this.deps;
     try {
       if (!domain || (await certs.get(domain))) return;
-      if (!(await issuer.delegatedTo(domain))) return;
+      // A tenant wildcard entry (`*.<domain>`) is delegated through its domain's CNAME.
+      if (!(await issuer.delegatedTo(domain.startsWith('*.') ? domain.slice(2) : domain))) return;
       const outcome = await issuer.request(domain);
       log.info({ domain, outcome }, 'delegated DNS-01: certificate requested before any handshake');
     } catch (err) {

@@ -111,7 +111,9 @@ export class Issuer {
     if (!wildcard) {
       if (this.coveredByWildcard(base))
         return { status: 'refused', reason: 'covered by the platform wildcard' };
-      if (!(await certs.allowed(base))) return { status: 'refused', reason: 'domain not in the registry' };
+      // `*.<domain>` with its domain, or as an entry of its own (a tenant wildcard).
+      const allowed = (await certs.allowed(base)) || (base !== domain && (await certs.allowed(domain)));
+      if (!allowed) return { status: 'refused', reason: 'domain not in the registry' };
     }
     if (!this.needed(await certs.get(domain), opts)) return { status: 'present' };
 
