@@ -54,9 +54,13 @@ end
 -- will not store it (ngx_http_upstream_process_accel_expires, _cache_control and _expires,
 -- simplified). X-Accel-Expires reaches the cached location only from the fill hop.
 local function nginx_lifetime(raw_cc, expires, status, t, accel)
-    local accel_s = tonumber(accel)
-    if accel_s then
-        return accel_s > 0 and accel_s or nil
+    if accel then
+        -- The fill hop sends an instant ("@<unix time>"); a plain number is a duration.
+        local at = match(accel, "^@(%d+)$")
+        local accel_s = at and (tonumber(at) - t) or tonumber(accel)
+        if accel_s then
+            return accel_s > 0 and accel_s or nil
+        end
     end
     if raw_cc then
         local l = lower(raw_cc)
@@ -181,12 +185,15 @@ function _M.evaluate(status, tenant_cache)
         return verdict
     end
     local fresh = verdict.fresh_s
-    local nginx = nginx_lifetime(raw_cc, expires, status, t, ngx.var.upstream_http_x_accel_expires)
+    local accel = ngx.var.upstream_http_x_accel_expires
+    local nginx = nginx_lifetime(raw_cc, expires, status, t, accel)
     if not nginx then
         return { store = false, why = "not-storable", fresh_s = fresh, age_s = verdict.age_s }
     end
-    -- nginx keeps it fresh for `nginx` seconds from now; one second is nginx's clock granularity.
-    if fresh < nginx - 1 and not (nginx == 1 and has_validator) then
+    -- nginx keeps it fresh for `nginx` seconds from now; one second is nginx's clock granularity,
+    -- and the fill hop judged the age a moment earlier (transit below TRANSIT_S is not age).
+    local slack = accel and (1 + TRANSIT_S) or 1
+    if fresh < nginx - slack and not (nginx == 1 and has_validator) then
         local why = fresh > 0 and "shorter-freshness" or "stale"
         return { store = false, why = why, fresh_s = fresh, age_s = verdict.age_s }
     end

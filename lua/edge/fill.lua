@@ -41,8 +41,10 @@ function _M.header_filter()
     local fresh = verdict.store and verdict.fresh_s
     local raw = header["Cache-Control"]
     if fresh and fresh >= 1 then
-        -- 0 would mean "do not cache" to nginx: below one second nginx's own rules apply.
-        header["X-Accel-Expires"] = floor(fresh)
+        -- An instant ("@"), not a duration: time the answer spends on its way to the cached
+        -- location (a slow body holds the header back) counts against it, as it does in its age.
+        -- Below one second nginx's own rules apply.
+        header["X-Accel-Expires"] = "@" .. (ngx.time() + floor(fresh))
         if raw and header["CDN-Cache-Control"] then
             -- CDN-Cache-Control governs, but nginx would still read Cache-Control (a browser's
             -- max-age=0 or no-cache stops the store): it travels under another name, and the
