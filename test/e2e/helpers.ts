@@ -106,7 +106,9 @@ export class RegionClients {
   /** Every key under the prefix with its value (strings, hashes), for comparing replicas. */
   async snapshot(region: LocalRegion): Promise<Record<string, unknown>> {
     const r = this.of(region);
-    const keys = (await r.keys(`${this.regions.redisPrefix}:*`)).sort();
+    // The sqs-listener's bootstrap sentinel names its own Redis run and time: per task by design.
+    const sentinel = `${this.regions.redisPrefix}:@bootstrapped`;
+    const keys = (await r.keys(`${this.regions.redisPrefix}:*`)).filter((k) => k !== sentinel).sort();
     const out: Record<string, unknown> = {};
     // Values parsed: the issuer's JSON and the store's may order the same fields differently.
     for (const k of keys)
