@@ -21,7 +21,7 @@ export interface EdgeAlarmsProps {
   readonly actionTopic?: sns.ITopic;
   /** Namespace of the log-derived metrics. Default: `Edge`. */
   readonly metricNamespace?: string;
-  /** Fallback certificates served per 5 minutes before alarming. Default: 100. */
+  /** Sampled fallback lines per minute (worker-intervals of 10 s with fallbacks), two minutes running, before alarming. Default: 3. */
   readonly fallbackCertificateThreshold?: number;
   /** Share of 5xx responses (percent) over 5 minutes before alarming. Default: 5. */
   readonly serverErrorPercentThreshold?: number;
@@ -64,16 +64,14 @@ export class EdgeAlarms extends Construct {
       'ServerErrors',
       logs.FilterPattern.numberValue('$.status', '>=', 500),
     );
-    // The TLS code logs {"event":"cert_fallback","count":n,...} sampled: one line per worker per
-    // interval counting the fallback handshakes since the last one, so the metric sums `count`.
+    // The TLS code logs {"event":"cert_fallback","count":n,...} sampled: at most one line per worker
+    // per 10 s, when that worker served a fallback. nginx prefixes error-log lines with its date and
+    // level, so a JSON filter (and `$.count`) cannot match them: the metric counts the sampled lines,
+    // that is worker-intervals in which handshakes got the fallback certificate.
     const fallbacks = this.logMetric(
       props.edgeLogGroup,
       'FallbackCertificates',
-      logs.FilterPattern.all(
-        logs.FilterPattern.stringValue('$.event', '=', 'cert_fallback'),
-        logs.FilterPattern.numberValue('$.count', '>', 0),
-      ),
-      '$.count',
+      logs.FilterPattern.allTerms('cert_fallback'),
     );
 
     const unhealthy = props.httpsTargetGroup.metrics.unHealthyHostCount({
@@ -118,7 +116,7 @@ export class EdgeAlarms extends Construct {
         .with({ period: fiveMinutes, statistic: 'Sum' })
         .createAlarm(this, 'FallbackCertificates', {
           alarmDescription: `${props.region}: handshakes answered with the fallback certificate`,
-          threshold: props.fallbackCertificateThreshold ?? 100,
+          threshold: props.fallbackCertificateThreshold ?? 3,
           evaluationPeriods: 2,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
