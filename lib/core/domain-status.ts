@@ -41,5 +41,15 @@ export function statusOf(item: DomainState): DomainStatus {
  * nor issued for; a later `failed` or `moved_away` keeps serving (no automatic suspension).
  */
 export function isVerified(item: DomainState): boolean {
-  return item.status === undefined || item.verifiedAt !== undefined;
+  return servedStatus(statusOf(item));
+}
+
+/**
+ * Whether a domain in this status reaches the edge: every status but `pending_verification` (any
+ * later one follows a proof of ownership, `verifiedAt`, or is a record from before statuses). A
+ * `domain.status` event carries only the status, so the sqs-listener applies it by this rule and
+ * the bootstrap (isVerified) by the same one: events and bootstrap write the same record.
+ */
+export function servedStatus(status: DomainStatus): boolean {
+  return status !== 'pending_verification';
 }

@@ -37,8 +37,10 @@ export const domainRemovedSchema = z.object({
 
 /**
  * A domain's onboarding status changed (pending_verification, verified, issuing, active, failed,
- * expiring, moved_away): for backends to follow. The edge acts on domain.upserted/removed only; a
- * domain is upserted once it is verified, with the version of that status change.
+ * expiring, moved_away): for backends to follow. Every change moves the domain's version (one
+ * sequence with domain.upserted/removed), so the edge applies it too: any status but
+ * pending_verification writes the domain's record at this version (a pending one is not served).
+ * A domain is also upserted once it is verified, with the version of that status change.
  */
 export const domainStatusEventSchema = z.object({
   ...envelope,

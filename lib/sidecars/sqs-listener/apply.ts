@@ -1,3 +1,4 @@
+import { servedStatus } from '../../core/domain-status.ts';
 import type { EdgeEvent } from '../../core/events/schema.ts';
 import type { Store } from '../../core/store/store.ts';
 import type { Replica, Write } from '../listener-runtime/replica.ts';
@@ -67,9 +68,15 @@ export class Applier {
           version: v,
           key: keys.domain(event.payload.domain),
         });
-      case 'domain.status':
-        // For backends: the edge acts on the domain.upserted sent when the domain is verified.
-        return 'stale';
+      case 'domain.status': {
+        // Every status change moves the domain's version in the table (one sequence per entity),
+        // so the edge record follows it here rather than only on the next bootstrap: a verified
+        // domain is served at this version, a pending one is not (as the bootstrap writes it).
+        const { domain, tenant, status } = event.payload;
+        const base = { entity: `domain:${domain}`, version: v, key: keys.domain(domain) };
+        if (!servedStatus(status)) return this.write({ op: 'del', ...base });
+        return this.write({ op: 'set', ...base, value: JSON.stringify({ domain, tenant, version: v }) });
+      }
       case 'cert.revoked': {
         const { domain } = event.payload;
         const result = await this.write({
