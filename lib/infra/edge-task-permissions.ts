@@ -99,9 +99,10 @@ export class EdgeTaskPermissions extends Construct {
         }),
         new iam.PolicyStatement({
           // The listeners on this region's replica: bootstrap (Scan), records and certificates
-          // (GetItem), a certificate issued here (PutItem, conditional on its version).
+          // (GetItem), a certificate issued here (PutItem, conditional on its version), its domain
+          // marked active (UpdateItem: Store.setDomainStatus and the event version counter).
           sid: 'StateTable',
-          actions: ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:PutItem'],
+          actions: ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resources: [tableArn(region)],
         }),
         new iam.PolicyStatement({
