@@ -134,3 +134,92 @@ describe('redis bus: heals after the bus Redis restarts', () => {
     server = bed.track(await startRedisServer({ port: healPort, dir: bed.dir }));
   });
 });
+
+describe('redis bus: every entry handled is acknowledged (no pending entry is left behind)', () => {
+  const ACK_STREAM = 'ack:events';
+  const open: RedisStreamsBus[] = [];
+  const ackBus = (group: string, extra: Partial<RedisStreamsBusOptions> = {}) => {
+    const b = new RedisStreamsBus({
+      redis: { port },
+      stream: ACK_STREAM,
+      group,
+      retryMs: 50,
+      blockMs: 200,
+      maxAttempts: 5,
+      ...extra,
+    });
+    open.push(b);
+    return b;
+  };
+  const pending = async (group: string) =>
+    Number(((await admin.xpending(ACK_STREAM, group)) as unknown[])[0]);
+  const event = (id: string) => makeEvent('tenant.removed', 1, { id });
+  const unknownType = JSON.stringify({ id: 'u-1', type: 'tenant.renamed', version: 1, payload: {} });
+
+  afterAll(async () => {
+    await Promise.all(open.map((b) => b.close().catch(() => {})));
+  });
+
+  it('acknowledges an unknown type and an event whose handler failed, then succeeded on retry', async () => {
+    const b = ackBus('ack-retry');
+    await b.open();
+    const seen: string[] = [];
+    let failOnce = true;
+    await b.consume(async (e) => {
+      if (e.type === 'tenant.removed' && e.payload.id === 'flaky' && failOnce) {
+        failOnce = false;
+        throw new Error('redis stalled');
+      }
+      seen.push(e.id);
+    });
+    const publisher = ackBus('ack-publisher');
+    const flaky = event('flaky');
+    await publisher.publishRaw(unknownType, 'tenant.renamed');
+    await publisher.publish(flaky);
+    await publisher.publish(event('plain'));
+    await until('both events handled', () => seen.length === 2, 10_000);
+    expect(seen).toContain(flaky.id);
+    await until('every entry acknowledged', async () => (await pending('ack-retry')) === 0, 10_000);
+    expect(b.stats.ignoredByType.get('tenant.renamed')).toBe(1);
+  });
+
+  it('an acknowledgement that failed (the bus blipped as it was sent) is made again', async () => {
+    const b = ackBus('ack-lost', { pendingSweepMs: 60_000 });
+    await b.open();
+    const cmd = (b as unknown as { cmd: Redis }).cmd;
+    const xack = cmd.xack.bind(cmd);
+    let ackFails = 1;
+    cmd.xack = ((...args: Parameters<typeof xack>) => {
+      if (ackFails-- > 0) return Promise.reject(new Error('Connection is closed.'));
+      return xack(...args);
+    }) as typeof cmd.xack;
+    const seen: string[] = [];
+    await b.consume(async (e) => void seen.push(e.id));
+    const publisher = ackBus('ack-publisher-1');
+    const lost = event('lost-ack');
+    await publisher.publish(lost);
+    await until('handled', () => seen.includes(lost.id), 10_000);
+    // Not left for the periodic sweep (a minute here): retried like a failed handler.
+    await until('acknowledged after all', async () => (await pending('ack-lost')) === 0, 5_000);
+    expect(ackFails).toBeLessThan(0);
+  });
+
+  it('delivers and acknowledges entries a killed consumer of the same group left pending', async () => {
+    // A task's listener read an entry and was killed -9 before acknowledging it; the restarted
+    // listener opens the same group (BUSYGROUP) and must take that entry over.
+    const early = ackBus('ack-restart');
+    await early.open();
+    const publisher = ackBus('ack-publisher-2');
+    const orphan = event('orphan');
+    await publisher.publish(orphan);
+    await admin.call('XREADGROUP', 'GROUP', 'ack-restart', 'task', 'COUNT', 10, 'STREAMS', ACK_STREAM, '>');
+    expect(await pending('ack-restart')).toBe(1);
+
+    const restarted = ackBus('ack-restart');
+    await restarted.open();
+    const got: string[] = [];
+    await restarted.consume(async (e) => void got.push(e.id));
+    await until('the orphaned entry delivered', () => got.includes(orphan.id), 10_000);
+    await until('and acknowledged', async () => (await pending('ack-restart')) === 0, 10_000);
+  });
+});

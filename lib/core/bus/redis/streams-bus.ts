@@ -34,6 +34,12 @@ export interface RedisStreamsBusOptions extends SubscriptionOptions {
   readonly confirmWithinMs?: number;
   /** Entries handed to the handler at once; default 64. */
   readonly maxInFlight?: number;
+  /**
+   * How often this group's own pending entries are read again even when no delivery failed:
+   * entries a killed consumer of the same group left unacknowledged, or whose read reply was lost
+   * with the connection. Also done once at the start of consume. Default 30 000 ms.
+   */
+  readonly pendingSweepMs?: number;
 }
 
 /** The entry was appended but no task reads the stream: nobody would ever apply it. */
@@ -215,13 +221,20 @@ export class RedisStreamsBus implements Bus {
 
   private async run(reader: Redis, handler: EventHandler, opts: ConsumeOptions): Promise<void> {
     const retryMs = this.opts.retryMs ?? 2000;
+    const sweepMs = this.opts.pendingSweepMs ?? 30_000;
     let nextRetry = Date.now() + retryMs;
+    // At once: a previous consumer of this group (the same task's listener, killed -9) may have
+    // left entries pending that no one would deliver again.
+    let nextSweep = 0;
     while (!this.stopping) {
       try {
-        if (this.attempts.size > 0 && Date.now() >= nextRetry) {
-          // Our own pending entries: the ones whose handler failed.
+        const now = Date.now();
+        if ((this.attempts.size > 0 && now >= nextRetry) || now >= nextSweep) {
+          // Our own pending entries: the ones whose handler (or acknowledgement) failed, and any
+          // we never saw (a reply lost with the connection, or a consumer before this one).
           await this.handle(await this.read(reader, '0', undefined), handler);
           nextRetry = Date.now() + retryMs;
+          nextSweep = Date.now() + sweepMs;
         }
         const block =
           this.attempts.size > 0 ? Math.min(this.opts.blockMs ?? 1000, retryMs) : this.opts.blockMs;
@@ -272,7 +285,12 @@ export class RedisStreamsBus implements Bus {
       if (this.inFlight.has(id)) continue;
       while (this.inFlight.size >= max) await Promise.race(this.inFlight.values());
       const p = this.deliver(id, fields, handler)
-        .catch((err) => this.log.error({ err, id }, 'bus delivery failed; the entry stays pending'))
+        .catch((err) => {
+          // The handler may have run, but the entry was not acknowledged (XACK or the dead letter
+          // failed): it stays pending, so it is delivered again with the retries (idempotent).
+          this.log.error({ err, id }, 'bus delivery failed; the entry stays pending and is retried');
+          if (!this.attempts.has(id)) this.attempts.set(id, 0);
+        })
         .finally(() => this.inFlight.delete(id));
       this.inFlight.set(id, p);
     }
