@@ -211,6 +211,28 @@ describe('aws bus: a queue deleted under a running task', () => {
     expect(aws.queues.has(urlOf(bus))).toBe(false);
   });
 
+  it('backs off between failed receives during an SQS outage, and starts over after a good one', async () => {
+    const asked: number[] = [];
+    const bus = new SqsBus({
+      ...options('outage'),
+      receiveBackoffMs: (failures) => {
+        asked.push(failures);
+        return 0;
+      },
+    });
+    const got: string[] = [];
+    await bus.open();
+    aws.receiveOutages = 3;
+    await bus.consume(async (e) => void got.push(e.id));
+    const event = makeEvent('cache.purge', 4, { scope: 'tenant', tenant: 'acme', generation: 4 });
+    await bus.publish(event);
+    await until('the event after the outage', () => got.includes(event.id), 10_000);
+    // One pause before each receive that follows a failure, growing with the failures in a row.
+    expect(asked.slice(0, 3)).toEqual([1, 2, 3]);
+    expect(asked.every((n) => n <= 3)).toBe(true);
+    await bus.close();
+  });
+
   it('a publish SNS does not confirm (no message id) fails', async () => {
     const bus = new SqsBus(options('unconfirmed'));
     aws.sns.on(PublishCommand).resolvesOnce({});

@@ -30,6 +30,8 @@ export class FakeAws {
   readonly sns = mockClient(SNSClient);
   readonly sqs = mockClient(SQSClient);
   readonly model = new QueueModel();
+  /** The next this-many ReceiveMessage calls fail as in an SQS outage (any queue). */
+  receiveOutages = 0;
   /** Queues by URL (what the tests look at). */
   readonly queues = {
     has: (url: string) => this.model.get(url) !== undefined,
@@ -65,6 +67,10 @@ export class FakeAws {
       return { MessageId: m?.id };
     });
     this.sqs.on(ReceiveMessageCommand).callsFake(async (input) => {
+      if (this.receiveOutages > 0) {
+        this.receiveOutages -= 1;
+        throw Object.assign(new Error('Service Unavailable'), { name: 'ServiceUnavailable' });
+      }
       if (!this.model.get(input.QueueUrl)) {
         throw Object.assign(new Error('queue does not exist'), { name: 'QueueDoesNotExist' });
       }

@@ -49,6 +49,17 @@ export interface SqsBusOptions extends SubscriptionOptions {
   /** Long-poll wait; default 20 s (the maximum). */
   readonly waitTimeSeconds?: number;
   readonly batchSize?: number;
+  /**
+   * Pause before the next receive after `failures` receives failed in a row. Default: exponential
+   * from 200 ms to 20 s with full jitter, so an SQS outage costs a few calls a minute per task
+   * instead of a tight loop (sqs-consumer itself re-polls at once on any error but credentials).
+   */
+  readonly receiveBackoffMs?: (failures: number) => number;
+}
+
+/** Full-jitter exponential backoff: 200 ms · 2^(n-1), capped at 20 s. */
+export function receiveBackoffMs(failures: number): number {
+  return Math.random() * Math.min(20_000, 200 * 2 ** Math.max(0, failures - 1));
 }
 
 /** The error codes SQS answers for a queue that no longer exists. */
@@ -77,6 +88,8 @@ export class SqsBus implements Bus {
   private consumer: Consumer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private inFlight = 0;
+  /** Receives (or SQS calls) failed in a row since the last good receive: the backoff grows with it. */
+  private receiveFailures = 0;
   private idle: (() => void) | undefined;
   private handler: EventHandler | undefined;
   private consumeOpts: ConsumeOptions = {};
@@ -182,6 +195,11 @@ export class SqsBus implements Bus {
       // sqs-consumer reads 0 as "leave the visibility alone"; true means "visible at once".
       terminateVisibilityTimeout: (this.opts.retryDelaySeconds ?? 5) || true,
       messageSystemAttributeNames: ['ApproximateReceiveCount'],
+      preReceiveMessageCallback: async () => {
+        if (this.receiveFailures === 0) return;
+        const ms = (this.opts.receiveBackoffMs ?? receiveBackoffMs)(this.receiveFailures);
+        if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms).unref());
+      },
       handleMessage: async (message: Message) => {
         this.inFlight += 1;
         try {
@@ -206,6 +224,7 @@ export class SqsBus implements Bus {
     consumer.on('empty', () => this.received());
     consumer.on('error', (err) => {
       this.stats.lastError = err.message;
+      this.receiveFailures += 1;
       if (consumer === this.consumer && isMissingQueue(err)) this.queueGone(err.message);
       else this.log.error({ err }, 'sqs consumer error');
     });
@@ -217,6 +236,7 @@ export class SqsBus implements Bus {
   }
 
   private received(): void {
+    this.receiveFailures = 0;
     this.stats.lastReceiveOkMs = Date.now();
     this.stats.lastError = undefined;
   }
