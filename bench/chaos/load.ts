@@ -22,7 +22,10 @@ export interface LoadOptions {
 export interface LoadCounts {
   requests: number;
   ok: number;
-  /** "<phase> <kind>" → count; kind is the status (`http 502`) or the error (`ECONNRESET`). */
+  /**
+   * "<phase> <kind>" → count; kind is the status with the edge's reason when it gave one
+   * (`http 404 unknown tenant`, `http 502`) or the error (`ECONNRESET`).
+   */
   failed: Record<string, number>;
 }
 
@@ -90,8 +93,20 @@ export class Load {
           timeout: this.o.timeoutMs ?? 5000,
         },
         (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode === 200 ? undefined : `http ${res.statusCode}`));
+          // The edge's own answers say why in a one-line body ("unknown host", "unknown tenant",
+          // "routing store unavailable"): kept with the status, so a 404 is told from a 404.
+          let why = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            if (res.statusCode !== 200 && why.length < 80) why += chunk;
+          });
+          res.on('end', () => {
+            if (res.statusCode === 200) return resolve(undefined);
+            const reason = (why.split('\n')[0] ?? '').trim();
+            const edge =
+              res.headers['cache-control'] === 'no-store' && reason.length > 0 && reason.length < 60;
+            resolve(edge ? `http ${res.statusCode} ${reason}` : `http ${res.statusCode}`);
+          });
           res.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
         },
       );

@@ -34,6 +34,7 @@ function summary(r: ChaosReport): string {
     ),
     '',
     `requests: ${r.requests.total}, failed ${r.requests.failed} (${((100 * r.requests.failed) / Math.max(1, r.requests.total)).toFixed(2)} %)`,
+    `  404 (unexpected: the load asks only for hosts the run never removes): ${r.requests.notFound}`,
     ...Object.entries(r.requests.byKind)
       .sort((a, b) => b[1] - a[1])
       .map(([k, n]) => `  during ${k}: ${n}`),

@@ -26,4 +26,10 @@ function _M.purge(tenant_id)
     return prefix .. ":@purge:" .. tenant_id
 end
 
+-- Written by the sqs-listener after each bootstrap; gone when the task's Redis restarted empty
+-- or lost its data and has not been refilled yet.
+function _M.bootstrapped()
+    return prefix .. ":@bootstrapped"
+end
+
 return _M

@@ -22,6 +22,7 @@ local _M = {}
 
 local conf = config.routing
 local caches = config.caches
+local BOOTSTRAPPED = keys.bootstrapped()
 
 -- Origin URL parts for proxy_pass: the origin always comes from the tenant record, never the request.
 local function parse_origin(origin)
@@ -136,7 +137,11 @@ local function records_cache(name, decode)
         neg_ttl_s = conf.negative_ttl,
         resurrect_ttl_s = caches.resurrect_ttl_s,
         lock_wait_s = caches.lock_wait_ms / 1000,
-        load = redis.get,
+        -- Absent only from a bootstrapped Redis: after a restart the last copies serve until
+        -- the refill (edge.redis.get_bootstrapped), no 404 outlives it in the negative cache.
+        load = function(key)
+            return redis.get_bootstrapped(key, BOOTSTRAPPED)
+        end,
         decode = function(raw)
             return decode(raw)
         end,

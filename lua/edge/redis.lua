@@ -83,4 +83,37 @@ function _M.get(key)
     end)
 end
 
+-- GET of a key only a bootstrap (or an event) puts in the task's Redis, such as a routing record.
+-- "Absent" is trusted when the bootstrap sentinel is there, or was never seen (a Redis filled by
+-- hand, as a test or a first start does). With the sentinel gone after it was seen, Redis restarted
+-- empty or lost its data and the sqs-listener has not refilled it yet: absence says nothing, so
+-- this is an error and the caller serves its last known copy (or 503), never a remembered 404.
+local BOOT_SEEN = "!redis:bootstrapped"
+local routes = ngx.shared.edge_routes
+
+function _M.get_bootstrapped(key, sentinel)
+    local res, err = _M.with(function(red)
+        local r, e = red:mget(key, sentinel)
+        if not r then
+            return nil, "redis MGET failed: " .. tostring(e)
+        end
+        return r
+    end)
+    if not res then
+        return nil, err
+    end
+    local value, boot = res[1], res[2]
+    if boot ~= ngx.null then
+        if routes and not routes:get(BOOT_SEEN) then
+            routes:set(BOOT_SEEN, true)
+        end
+    elseif value == ngx.null and routes and routes:get(BOOT_SEEN) then
+        return nil, "redis not bootstrapped (restarted or lost its data)"
+    end
+    if value == ngx.null then
+        return nil
+    end
+    return value
+end
+
 return _M

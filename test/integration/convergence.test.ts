@@ -175,6 +175,44 @@ describe('the edge converges to Redis within the configured bound', () => {
     );
   });
 
+  it('a Redis restarted empty: known hosts keep their last copies until the bootstrap, and no 404 outlives it', async () => {
+    // The chaos run's 404s: between a region Redis restart and the sqs-listener's bootstrap the
+    // records were absent, the edge remembered the stable hosts as unknown (negative TTL) and kept
+    // answering 404 after the bootstrap had brought them back.
+    const sentinel = `${stack.keys.prefix}:@bootstrapped`;
+    const tenantKey = stack.keys.tenant('acme');
+    const domainKey = stack.keys.domain('www.acme.test');
+    const [tenantRecord, domainRecord] = [await redisCli('GET', tenantKey), await redisCli('GET', domainKey)];
+    stack.origin.set('/conv/boot.txt', { body: 'boot\n', headers: { 'cache-control': 'no-store' } });
+    await redisCli('SET', sentinel, '{"runId":"before"}');
+    // A name it never saw, asked of a bootstrapped Redis: a plain 404 (and the sentinel seen).
+    expect((await get('never.acme.test', '/')).status).toBe(404);
+    expect((await get('www.acme.test', '/conv/boot.txt')).status).toBe(200);
+
+    // What the edge's routing sees of a restart: the records and the sentinel gone.
+    await redisCli('DEL', tenantKey, domainKey, sentinel);
+    const until = Date.now() + (RECORD_TTL_S + NEGATIVE_TTL_S + 2) * 1000;
+    const statuses = new Map<number, number>();
+    while (Date.now() < until) {
+      const res = await get('www.acme.test', '/conv/boot.txt');
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      await sleep(50);
+    }
+    expect([...statuses.keys()]).toEqual([200]);
+    // Nothing known about it: unavailable, not "unknown host".
+    expect((await get('other.acme.test', '/')).status).toBe(503);
+
+    // The bootstrap refills it and writes the sentinel: served at once, and unknown names are 404 again.
+    await redisCli('SET', tenantKey, tenantRecord);
+    await redisCli('SET', domainKey, domainRecord);
+    await redisCli('SET', sentinel, '{"runId":"after"}');
+    expect((await get('www.acme.test', '/conv/boot.txt')).status).toBe(200);
+    await vi.waitFor(async () => expect((await get('other.acme.test', '/')).status).toBe(404), {
+      timeout: within(NEGATIVE_TTL_S),
+      interval: 100,
+    });
+  });
+
   it('logged no errors', () => {
     expect(errorLogProblems(stack)).toEqual([]);
   });
