@@ -32,6 +32,11 @@ local FORMS = {
 }
 
 function _M.header_filter()
+    -- Answered from memory (edge.memory_cache.serve): counted there, and the copy's headers are
+    -- the ones this filter produced when it was stored (marks removed, Cache-Status set).
+    if ngx.var.edge_cache_tier == "MEMORY" then
+        return
+    end
     local header = ngx.header
     -- The fill hop's marks (edge.fill): Cache-Control set aside where CDN-Cache-Control governs,
     -- and "identity" for "not compressed: no-transform". Neither is for clients.
@@ -62,9 +67,6 @@ function _M.header_filter()
         return metrics.count_request(nil, ngx.status, nil)
     end
     local status = var.upstream_cache_status
-    if not status and var.edge_cache_tier == "MEMORY" then
-        return metrics.count_request(tenant, ngx.status, "MEMORY")
-    end
     local verdict
     if status == "MISS" or status == "EXPIRED" or status == "BYPASS" then
         verdict = judge(var)

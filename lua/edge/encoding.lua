@@ -38,7 +38,8 @@ local function allowed(header)
     return gzip, br
 end
 
--- Rewrites the request's Accept-Encoding to "br, gzip", "gzip" or nothing.
+-- Rewrites the request's Accept-Encoding to "br, gzip", "gzip" or nothing; returns that value
+-- (nil for nothing), which is what $http_accept_encoding reads from then on.
 function _M.normalise()
     local raw = ngx.var.http_accept_encoding
     local value
@@ -53,6 +54,7 @@ function _M.normalise()
     if value ~= raw then
         ngx.req.set_header("Accept-Encoding", value)
     end
+    return value
 end
 
 return _M

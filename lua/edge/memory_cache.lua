@@ -15,6 +15,7 @@ local cjson = require "cjson.safe"
 local config = require("edge.config").get()
 local cache_policy = require "edge.cache_policy"
 local records = require "edge.records"
+local metrics = require "edge.metrics"
 
 local shm = ngx.shared.edge_objects
 local now = ngx.now
@@ -49,8 +50,8 @@ local SKIP = {
 }
 
 -- The memory key: proxy_cache's, and the normalised Accept-Encoding the copy was made for.
-local function memory_key(key)
-    return key .. "|" .. (ngx.var.http_accept_encoding or "")
+local function memory_key(key, accept_encoding)
+    return key .. "|" .. (accept_encoding or "")
 end
 
 -- true when a Vary value names nothing but Accept-Encoding (which the key holds).
@@ -66,12 +67,14 @@ local function varies_only_by_encoding(vary)
     return true
 end
 
--- Answers the request from memory when it can; returns false to let proxy_cache handle it.
-function _M.serve(key, method)
+-- Answers the request from memory when it can (and counts it: the header filter leaves such
+-- answers alone); returns false to let proxy_cache handle it. accept_encoding: the request's,
+-- normalised (edge.encoding).
+function _M.serve(key, method, accept_encoding, tenant_id)
     if method ~= "GET" and method ~= "HEAD" then
         return false
     end
-    local value = shm:get(memory_key(key))
+    local value = shm:get(memory_key(key, accept_encoding))
     if not value then
         return false
     end
@@ -97,6 +100,7 @@ function _M.serve(key, method)
     header["Age"] = meta.a + floor(now() - meta.t)
     header["Cache-Status"] = status_value
     var.edge_cache_tier = "MEMORY"
+    metrics.count_request(tenant_id, 200, "MEMORY")
     if method == "GET" then
         ngx.print(body)
     end
@@ -142,7 +146,7 @@ function _M.start_fill(cache_status, verdict)
         end
     end
     ngx.ctx.memory_fill = {
-        key = memory_key(var.edge_cache_key),
+        key = memory_key(var.edge_cache_key, var.http_accept_encoding),
         length = length,
         ttl = ttl,
         meta = cjson.encode({ h = headers, a = age, t = now() }),

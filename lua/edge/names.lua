@@ -93,6 +93,12 @@ end
 local MAX_DECODES = 3
 
 function _M.unsafe_path(path)
+    -- Cheap test first (the common path): without a backslash, a "%" or a "." starting a segment
+    -- there is nothing to decode and no dot segment.
+    if not find(path, "%", 1, true) and not find(path, "\\", 1, true) and not find(path, "/.", 1, true)
+        and byte(path, 1) ~= 46 then
+        return nil
+    end
     local s = path
     for _ = 0, MAX_DECODES do
         if find(s, "\\", 1, true) then

@@ -82,33 +82,54 @@ end
 
 local resolved = assert(lrucache.new(4096))
 
+-- The decision for one origin at one address: { target } or { nil, status, why }.
+local function decide(origin, addr)
+    local why = _M.refusal(addr, origin.port)
+    if why then
+        return { nil, 502, "origin refused: " .. why }
+    end
+    return { origin.scheme .. "://" .. ip.url_host(addr) .. ":" .. origin.port }
+end
+
+-- Decisions are made once per origin (a decoded tenant record's table, replaced when the record
+-- changes) and address: for an address literal as long as the record lives, for a name as long
+-- as its resolution (the entry in `resolved`, which holds them).
+local literal_decisions = setmetatable({}, { __mode = "k" })
+
 -- The address to connect to for an origin { scheme, host, port }: "scheme://addr:port", or nil,
 -- the HTTP status to answer and why.
 function _M.target(origin)
-    local host, port = origin.host, origin.port
+    local d = literal_decisions[origin]
+    if d then
+        return d[1], d[2], d[3]
+    end
+    local host = origin.host
     local addr = ip.parse(host)
-    if not addr then
-        local entry = resolved:get(host)
-        if not entry then
-            local addrs, ttl_or_err = dns.resolve(host, resolvers, conf.dns_timeout_ms)
-            if addrs then
-                entry = { addr = ip.parse(addrs[1]) }
-                resolved:set(host, entry, min(max(ttl_or_err, 1), conf.dns_valid_s))
-            else
-                entry = { err = ttl_or_err }
-                resolved:set(host, entry, 1)
-            end
-        end
-        if entry.err then
-            return nil, 502, "origin " .. host .. " did not resolve: " .. entry.err
-        end
-        addr = entry.addr
+    if addr then
+        d = decide(origin, addr)
+        literal_decisions[origin] = d
+        return d[1], d[2], d[3]
     end
-    local why = _M.refusal(addr, port)
-    if why then
-        return nil, 502, "origin refused: " .. why
+    local entry = resolved:get(host)
+    if not entry then
+        local addrs, ttl_or_err = dns.resolve(host, resolvers, conf.dns_timeout_ms)
+        if addrs then
+            entry = { addr = ip.parse(addrs[1]), decisions = setmetatable({}, { __mode = "k" }) }
+            resolved:set(host, entry, min(max(ttl_or_err, 1), conf.dns_valid_s))
+        else
+            entry = { err = ttl_or_err }
+            resolved:set(host, entry, 1)
+        end
     end
-    return origin.scheme .. "://" .. ip.url_host(addr) .. ":" .. port
+    if entry.err then
+        return nil, 502, "origin " .. host .. " did not resolve: " .. entry.err
+    end
+    d = entry.decisions[origin]
+    if not d then
+        d = decide(origin, entry.addr)
+        entry.decisions[origin] = d
+    end
+    return d[1], d[2], d[3]
 end
 
 return _M

@@ -5,6 +5,8 @@ local names = require "edge.names"
 local keys = require "edge.keys"
 local redis = require "edge.redis"
 local purge_state = require "edge.purge_state"
+local config = require("edge.config").get()
+local log = require "edge.log"
 
 local match = string.match
 local find = string.find
@@ -23,6 +25,10 @@ local MAX_GENERATION = 9007199254740991
 -- Above this many host/prefix/URL entries a tenant's purges collapse into one tenant-wide purge:
 -- it drops more than was asked, never less, and keeps per-request work bounded.
 local MAX_FIELDS = 1000
+
+-- How long a purge's answer waits for every worker to apply it (each does within
+-- caches.invalidation_interval_ms; later, its copy's purge_ttl_s bounds it anyway).
+local APPLY_WAIT_S = math.max(2, 10 * config.caches.invalidation_interval_ms / 1000)
 
 -- KEYS[1] hash; ARGV: field, generation, "bump" (a new purge: strictly newer than the last)
 -- or "max" (an event being replayed: never goes back), max fields, max generation.
@@ -144,9 +150,13 @@ function _M.apply(p, generation)
     if not res then
         return nil, err
     end
-    local ok, serr = purge_state.store(p.tenant, res[2])
-    if not ok then
+    local applied, serr = purge_state.store(p.tenant, res[2], APPLY_WAIT_S)
+    if applied == nil then
         return nil, serr
+    end
+    if not applied then
+        log.warn("purge_not_applied_in_every_worker", { tenant = p.tenant, wait_s = APPLY_WAIT_S,
+            ttl_s = config.caches.purge_ttl_s })
     end
     return res[1] -- the generation as exact integer text
 end

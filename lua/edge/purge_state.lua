@@ -4,8 +4,10 @@
 -- purge of any scope changes the key of exactly the URLs it covers: O(1), no file walking.
 -- The hash goes through the edge's tiered cache (edge.tiered_cache): each worker's decoded copy,
 -- the edge_purge shared dict, then Redis. A purge applied here (edge.purge) reaches every worker
--- at once; one that reached Redis by any other path (an event applied by another edge, a
--- bootstrap, redis-cli) is honoured within caches.purge_ttl_s.
+-- within caches.invalidation_interval_ms (version mode: a request reads nothing shared while its
+-- tenant's copy is fresh), and the purge is answered once every worker has it; one that reached
+-- Redis by any other path (an event applied by another edge, a bootstrap, redis-cli) is honoured
+-- within caches.purge_ttl_s.
 local cjson = require "cjson.safe"
 local config = require("edge.config").get()
 local keys = require "edge.keys"
@@ -54,8 +56,8 @@ local cache = tiered_cache.new({
     neg_ttl_s = caches.purge_ttl_s,
     resurrect_ttl_s = caches.resurrect_ttl_s,
     lock_wait_s = caches.lock_wait_ms / 1000,
-    -- A purge on the control route is published to every worker at once.
-    shared_invalidation = true,
+    -- A purge on the control route is published to every worker by their change-log timers.
+    invalidation_interval_s = caches.invalidation_interval_ms / 1000,
     load = function(tenant)
         return redis.with(function(red)
             local res, err = red:hgetall(keys.purge(tenant))
@@ -79,8 +81,14 @@ local cache = tiered_cache.new({
 })
 
 -- Publishes a tenant's hash (HGETALL's flat list, as the purge script returned it) to every worker.
-function _M.store(tenant, flat)
-    return cache:set(tenant, cjson.encode(flat))
+-- Returns true once every worker has it, false when one had not within timeout_s (each worker's
+-- copy is refreshed within caches.purge_ttl_s anyway), or nil and an error.
+function _M.store(tenant, flat, timeout_s)
+    local ok, version = cache:set(tenant, cjson.encode(flat))
+    if not ok then
+        return nil, version
+    end
+    return cache:await_workers(version, timeout_s)
 end
 
 -- The tenant's decoded purge state, or nil and an error when Redis failed and nothing is known.

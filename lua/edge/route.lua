@@ -10,6 +10,7 @@ local memory_cache = require "edge.memory_cache"
 local metrics = require "edge.metrics"
 local log = require "edge.log"
 local canary = require "edge.canary"
+local lrucache = require "resty.lrucache"
 
 local match = string.match
 local sub = string.sub
@@ -23,6 +24,20 @@ local memory_enabled = memory_cache.enabled
 local platform = config.platform_domain
 local platform_suffix = "." .. platform
 local https_port_suffix = config.https_port == 443 and "" or (":" .. config.https_port)
+
+-- Host and SNI values as received, normalised once per worker (a pure function of the string):
+-- { name = normalised } or { refused = reason }.
+local host_decisions = assert(lrucache.new(config.routing.lru_size))
+
+local function decide_host(raw)
+    local d = host_decisions:get(raw)
+    if not d then
+        local name, why = names.normalize_host(raw)
+        d = name and { name = name } or { refused = why }
+        host_decisions:set(raw, d)
+    end
+    return d
+end
 
 local function reject(status, reason)
     local var = ngx.var
@@ -85,16 +100,30 @@ local function tenant_for(host, uri)
     return tenant, site_path_or_status
 end
 
+-- What a request that reaches the origin needs (a miss, or no purge state): where to send it.
+local function set_origin(var, tenant, origin, target, site_path)
+    var.edge_origin = target
+    var.edge_origin_host = origin.authority
+    var.edge_origin_name = origin.host
+    var.edge_origin_uri = origin.base .. site_path
+    -- For the fill hop's heuristic and default freshness (edge.fill).
+    local cache = tenant.cache
+    if cache then
+        var.edge_fill_cache = (cache.heuristic_max_s or "") .. "," .. (cache.default_ttl_s or "")
+    end
+end
+
 function _M.route()
     local var = ngx.var
     local raw_host = var.host
-    local host, why = names.normalize_host(raw_host)
+    local decided = decide_host(raw_host)
+    local host = decided.name
     if not host then
-        return reject(400, "invalid host: " .. why)
+        return reject(400, "invalid host: " .. decided.refused)
     end
     -- A request for another host on this connection: the client must open a new one (RFC 9110 421).
     local sni = var.ssl_server_name
-    if sni ~= raw_host and (not sni or names.normalize_host(sni) ~= host) then
+    if sni ~= raw_host and (not sni or decide_host(sni).name ~= host) then
         return reject(421, "host does not match the TLS server name")
     end
     local uri = var.request_uri
@@ -124,19 +153,10 @@ function _M.route()
         log.warn("origin_refused", { tenant = tenant.id, err = refused })
         return reject(status, "origin unavailable")
     end
-    var.edge_origin = target
-    encoding.normalise()
+    local accept_encoding = encoding.normalise()
     -- The platform host is shared by every directory-form tenant: no tenant sets its HSTS.
     if tenant.hsts and not ngx.ctx.edge_directory_form then
         var.edge_hsts = tenant.hsts
-    end
-    var.edge_origin_host = origin.authority
-    var.edge_origin_name = origin.host
-    var.edge_origin_uri = origin.base .. site_path
-    -- For the fill hop's heuristic and default freshness (edge.fill).
-    local cache = tenant.cache
-    if cache then
-        var.edge_fill_cache = (cache.heuristic_max_s or "") .. "," .. (cache.default_ttl_s or "")
     end
 
     local state, err = purge_state.state(tenant.id)
@@ -144,6 +164,7 @@ function _M.route()
         -- Without the purge generations a cached copy might be one that was purged: go to the origin.
         metrics.error("purge_state")
         log.warn("purge_state_unavailable", { tenant = tenant.id, err = err })
+        set_origin(var, tenant, origin, target, site_path)
         var.edge_cache_bypass = "1"
         var.edge_cache_key = tenant.id .. "|bypass|" .. host .. "|" .. uri
         return
@@ -152,17 +173,20 @@ function _M.route()
     -- "%.0f": tostring() keeps 14 digits, so large generations would collide in the key.
     local key = tenant.id .. "|" .. format("%.0f", gen) .. "|" .. host .. "|" .. uri
     if memory_enabled then
-        memory_cache.serve(key, var.request_method)
+        -- A hit ends the request here; what follows is for proxy_cache and the origin.
+        memory_cache.serve(key, var.request_method, accept_encoding, tenant.id)
     end
+    set_origin(var, tenant, origin, target, site_path)
     var.edge_cache_key = key
 end
 
 -- Port 80: known hosts go to HTTPS, unknown hosts get 404 and nothing else.
 function _M.redirect_to_https()
     local var = ngx.var
-    local host, why = names.normalize_host(var.host)
+    local decided = decide_host(var.host)
+    local host = decided.name
     if not host then
-        return reject(400, "invalid host: " .. why)
+        return reject(400, "invalid host: " .. decided.refused)
     end
     local uri = var.request_uri
     local tenant, status, reason = tenant_for(host, uri)

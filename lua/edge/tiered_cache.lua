@@ -344,7 +344,11 @@ end
 
 local function mark(self, key)
     if self.version_key then
-        return log_change(self, key)
+        local v = log_change(self, key)
+        -- This worker applies it now (its LRU entry is gone already), so waiting for every
+        -- worker never waits for this one's timer.
+        _M.apply_changes(self)
+        return v
     end
     if self.shared_invalidation then
         -- The real time, not the cached one: an entry another worker read before this change
@@ -359,7 +363,9 @@ local function mark(self, key)
 end
 
 -- Publishes a raw value the caller just wrote to the loader's store (a purge applied here):
--- fresh for ttl_s in the shared dict; in every worker at once with shared_invalidation.
+-- fresh for ttl_s in the shared dict; in every worker at once with shared_invalidation, within
+-- invalidation_interval_s in version mode (then returns true and the change's version, see
+-- await_workers).
 function _M.set(self, key, raw)
     local fresh_until = time() + self.ttl
     local ok, err = self.shm:set(key, raw, 0, fresh_until)
@@ -368,8 +374,7 @@ function _M.set(self, key, raw)
     end
     self.negative:delete(self.neg_prefix .. key)
     self.lru:delete(key)
-    mark(self, key)
-    return true
+    return true, mark(self, key)
 end
 
 -- Forgets a key in every tier: the next lookup asks the loader. In every worker at once with
