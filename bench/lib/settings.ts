@@ -55,6 +55,22 @@ export interface BenchSettings {
   readonly caddy: boolean;
   /** Key-exchange groups the handshake clients offer (BENCH_GROUPS, e.g. X25519); default: Node's. */
   readonly groups?: string;
+  /** Which figure groups run (BENCH_FIGURES, e.g. `cached` for the cached-request figures alone). */
+  readonly figures: readonly FigureGroup[];
+}
+
+export type FigureGroup = 'cached' | 'handshakes';
+const FIGURE_GROUPS: readonly FigureGroup[] = ['cached', 'handshakes'];
+
+function figureGroups(): FigureGroup[] {
+  const raw = process.env.BENCH_FIGURES;
+  if (raw === undefined || raw.trim() === '') return [...FIGURE_GROUPS];
+  const groups = raw.split(',').map((s) => s.trim());
+  for (const g of groups) {
+    if (!FIGURE_GROUPS.includes(g as FigureGroup))
+      throw new Error(`BENCH_FIGURES lists ${FIGURE_GROUPS.join(', ')}; got "${g}"`);
+  }
+  return groups as FigureGroup[];
 }
 
 export function loadSettings(): BenchSettings {
@@ -91,5 +107,6 @@ export function loadSettings(): BenchSettings {
     costs: flag('BENCH_COSTS', true),
     caddy: flag('BENCH_CADDY', caddyBinary() !== undefined),
     groups: process.env.BENCH_GROUPS || undefined,
+    figures: figureGroups(),
   };
 }
