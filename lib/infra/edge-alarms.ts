@@ -38,10 +38,21 @@ export interface EdgeAlarmsProps {
   readonly sqsListenerLogGroup?: logs.ILogGroup;
   /** Failed renewals per 6 hours before alarming. Default: 3. */
   readonly renewalFailureThreshold?: number;
+  /**
+   * Failed / tried renewals (percent) over 6 hours before alarming, from the issuer's
+   * `renewal_failed` and `renewal_attempt` lines. Default: 50.
+   */
+  readonly renewalFailureRatePercent?: number;
 }
 
 type CoreAlarm = 'unhealthyTargets' | 'deadLetters' | 'fallbackCertificates' | 'serverErrors';
-type TaskAlarm = 'certificatesExpiring' | 'expiredCertificates' | 'renewalFailures' | 'listenerNotReady';
+type TaskAlarm =
+  | 'certificatesExpiring'
+  | 'expiredCertificates'
+  | 'renewalFailures'
+  | 'renewalFailureRate'
+  | 'budgetLow'
+  | 'listenerNotReady';
 
 /**
  * One region's alarms and dashboard. The NLB passes TCP through, so HTTP status and certificate
@@ -203,11 +214,38 @@ export class EdgeAlarms extends Construct {
           threshold: 1,
           ...atLeastOnce,
         });
-      out.renewalFailures = this.logMetric(issuer, 'RenewalFailures', event('renewal_failed'))
-        .with({ period: Duration.hours(6), statistic: 'Sum' })
-        .createAlarm(this, 'RenewalFailures', {
-          alarmDescription: `${props.region}: certificate renewals failing`,
-          threshold: props.renewalFailureThreshold ?? 3,
+      const sixHours = Duration.hours(6);
+      const failures = this.logMetric(issuer, 'RenewalFailures', event('renewal_failed')).with({
+        period: sixHours,
+        statistic: 'Sum',
+      });
+      out.renewalFailures = failures.createAlarm(this, 'RenewalFailures', {
+        alarmDescription: `${props.region}: certificate renewals failing`,
+        threshold: props.renewalFailureThreshold ?? 3,
+        ...atLeastOnce,
+      });
+      // The rate: failed over tried renewal orders in the same 6 hours (no attempt: no data).
+      const attempts = this.logMetric(issuer, 'RenewalAttempts', event('renewal_attempt')).with({
+        period: sixHours,
+        statistic: 'Sum',
+      });
+      out.renewalFailureRate = new cloudwatch.MathExpression({
+        expression: 'IF(attempts > 0, 100 * FILL(failures, 0) / attempts)',
+        usingMetrics: { failures, attempts },
+        period: sixHours,
+        label: 'Renewal failure rate (%)',
+      }).createAlarm(this, 'RenewalFailureRate', {
+        alarmDescription: `${props.region}: share of certificate renewal orders failing`,
+        threshold: props.renewalFailureRatePercent ?? 50,
+        ...atLeastOnce,
+      });
+      // The issuer logs budget_low after each renewal pass while a Let's Encrypt limit (orders per
+      // account per 3 h, certificates per registered domain per week) is at or below its low share.
+      out.budgetLow = this.logMetric(issuer, 'BudgetLow', event('budget_low'))
+        .with({ period: twoHours, statistic: 'Sum' })
+        .createAlarm(this, 'BudgetLow', {
+          alarmDescription: `${props.region}: Let's Encrypt issuance budget headroom low`,
+          threshold: 1,
           ...atLeastOnce,
         });
     }

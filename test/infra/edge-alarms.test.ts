@@ -38,6 +38,63 @@ describe('alarms from the sidecars', () => {
     filterOn('renewal_failed', 'RenewalFailures', /^TaskLogsissuer/);
   });
 
+  it('counts the issuer’s renewal_attempt and budget_low lines from its log group', () => {
+    filterOn('renewal_attempt', 'RenewalAttempts', /^TaskLogsissuer/);
+    filterOn('budget_low', 'BudgetLow', /^TaskLogsissuer/);
+  });
+
+  it('alarms on any budget_low line in 2 h (Let’s Encrypt headroom)', () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: "eu-west-1: Let's Encrypt issuance budget headroom low",
+      MetricName: 'BudgetLow',
+      Namespace: 'Edge/edge',
+      Statistic: 'Sum',
+      Period: 7200,
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [Match.anyValue()],
+    });
+  });
+
+  it('alarms on the renewal failure rate: metric math over failed and tried renewals in 6 h', () => {
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).filter(
+      (r) => r.Properties.AlarmDescription === 'eu-west-1: share of certificate renewal orders failing',
+    );
+    expect(alarms).toHaveLength(1);
+    const p = alarms[0]?.Properties;
+    expect(p).toMatchObject({
+      Threshold: 50,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(p.AlarmActions).toHaveLength(1);
+    expect(p.MetricName).toBeUndefined();
+    const byId = Object.fromEntries(
+      (p.Metrics as { Id: string }[]).map((m) => [m.Id, m as Record<string, unknown>]),
+    );
+    expect(Object.keys(byId).sort()).toEqual(['attempts', 'expr_1', 'failures']);
+    expect(byId.expr_1).toMatchObject({
+      Expression: 'IF(attempts > 0, 100 * FILL(failures, 0) / attempts)',
+      ReturnData: true,
+    });
+    for (const [id, name] of [
+      ['failures', 'RenewalFailures'],
+      ['attempts', 'RenewalAttempts'],
+    ] as const) {
+      expect(byId[id]).toMatchObject({
+        ReturnData: false,
+        MetricStat: {
+          Metric: { MetricName: name, Namespace: 'Edge/edge' },
+          Period: 21600,
+          Stat: 'Sum',
+        },
+      });
+    }
+  });
+
   it('counts the sqs-listener’s listener_not_ready lines from its log group', () => {
     filterOn('listener_not_ready', 'ListenerNotReady', /^TaskLogssqslistener/);
   });

@@ -606,7 +606,7 @@ describe('regional stack', () => {
     const alarms = resourcesOf(t, 'AWS::CloudWatch::Alarm').filter((a) =>
       String(a.AlarmDescription ?? '').startsWith('us-east-1:'),
     );
-    expect(alarms).toHaveLength(8);
+    expect(alarms).toHaveLength(10);
     for (const a of alarms) {
       for (const actions of [a.AlarmActions, a.OKActions]) {
         expect(actions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
@@ -621,6 +621,7 @@ describe('regional stack', () => {
       .map((a) => String(a.AlarmDescription ?? ''))
       .filter((d) => d.startsWith('eu-west-1:'));
     expect(described.sort()).toEqual([
+      "eu-west-1: Let's Encrypt issuance budget headroom low",
       'eu-west-1: certificate renewals failing',
       'eu-west-1: certificates close to expiry with no renewal in progress',
       'eu-west-1: edge tasks failing the NLB health check',
@@ -628,6 +629,7 @@ describe('regional stack', () => {
       'eu-west-1: expired certificates still served',
       'eu-west-1: handshakes answered with the fallback certificate',
       'eu-west-1: share of 5xx responses',
+      'eu-west-1: share of certificate renewal orders failing',
       'eu-west-1: tasks not ready (Redis not bootstrapped, bus or table unreachable)',
     ]);
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {

@@ -52,6 +52,8 @@ describe('certificate expiry you can see', () => {
       expired: 1,
       renewalFailures: 2,
       renewed: 0,
+      renewalAttempts: 2,
+      failureRate: { ratio: 1, attempts: 2, failures: 2, windowSeconds: 21_600 },
       alertBeforeDays: 14,
     });
   });
@@ -61,6 +63,8 @@ describe('certificate expiry you can see', () => {
     expect(await metric('edge_issuer_certificates_expiring{within_days="14"}')).toBe(1);
     expect(await metric('edge_issuer_certificates_expired')).toBe(1);
     expect(await metric('edge_issuer_renewals_total{outcome="failed"}')).toBe(2);
+    expect(await metric('edge_issuer_renewal_attempts_total')).toBe(2);
+    expect(await metric('edge_issuer_renewal_failure_ratio{window_seconds="21600"}')).toBe(1);
     expect(await metric('edge_issuer_renewal_last_pass_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
   });
 
@@ -73,6 +77,8 @@ describe('certificate expiry you can see', () => {
     expect(of('cert_expiring')).toEqual(['soon.example.com']);
     expect(of('cert_expired')).toEqual(['late.example.com']);
     expect(of('renewal_failed').sort()).toEqual(['late.example.com', 'soon.example.com']);
+    // Each tried order, failed or not, is the failure rate's denominator.
+    expect(of('renewal_attempt').sort()).toEqual(['late.example.com', 'soon.example.com']);
     expect(lines.find((l) => l.event === 'cert_expiring')?.daysLeft).toBe(4);
   });
 });

@@ -37,6 +37,8 @@ const budgetSchema = z
     duplicatesPerWeek: positive.default(5),
     /** Failed authorizations per name per hour (Let's Encrypt: 5). */
     failedAuthzPerNamePerHour: positive.default(5),
+    /** At or below this share of a limit left (percent), the issuer logs `budget_low`. */
+    lowHeadroomPercent: z.number().min(0).max(100).default(20),
   })
   .prefault({});
 

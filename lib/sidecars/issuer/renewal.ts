@@ -16,6 +16,8 @@ export interface RenewalOptions {
    * well after renewal should have won.
    */
   readonly alertBeforeDays?: number;
+  /** The window the renewal failure rate is computed over (seconds); default 6 hours. */
+  readonly failureRateWindowSeconds?: number;
 }
 
 /** What the last renewal pass saw: the issuer's /metrics and the alarms read it. */
@@ -30,6 +32,13 @@ export interface ExpiryReport {
   renewalFailures: number;
   /** Renewals that produced a certificate, since start. */
   renewed: number;
+  /** Renewal orders tried (issued or failed), since start. */
+  renewalAttempts: number;
+  /**
+   * Failed / tried renewals over the last failureRateWindowSeconds (0 with no attempt), with the
+   * counts it comes from.
+   */
+  failureRate: { ratio: number; attempts: number; failures: number; readonly windowSeconds: number };
   /** When the last pass ended (Unix ms); 0 before the first. */
   lastPassAt: number;
   readonly alertBeforeDays: number;
@@ -53,6 +62,8 @@ interface Plan {
  */
 export class RenewalScheduler {
   private readonly plans = new Map<string, Plan>();
+  /** Renewal orders tried within the failure-rate window: when, and whether they failed. */
+  private attempts: { at: number; failed: boolean }[] = [];
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   readonly expiry: ExpiryReport;
@@ -64,6 +75,8 @@ export class RenewalScheduler {
       readonly ari?: AriClient;
       readonly log: Logger;
       readonly random?: () => number;
+      /** Told the certificate names after each pass: checks the issuance budget's headroom. */
+      readonly headroom?: { check(domains: readonly string[], now?: number): Promise<unknown> };
     },
     private readonly opts: RenewalOptions,
   ) {
@@ -73,6 +86,13 @@ export class RenewalScheduler {
       expired: 0,
       renewalFailures: 0,
       renewed: 0,
+      renewalAttempts: 0,
+      failureRate: {
+        ratio: 0,
+        attempts: 0,
+        failures: 0,
+        windowSeconds: opts.failureRateWindowSeconds ?? 21_600,
+      },
       lastPassAt: 0,
       alertBeforeDays:
         opts.alertBeforeDays ?? Math.max(1, Math.min(14, Math.floor(opts.beforeExpiryDays / 2))),
@@ -146,7 +166,8 @@ export class RenewalScheduler {
     let certificates = 0;
     let expiring = 0;
     let expired = 0;
-    for (const domain of await this.deps.certs.domains()) {
+    const domains = await this.deps.certs.domains();
+    for (const domain of domains) {
       const cert = await this.deps.certs.get(domain);
       if (!cert) continue;
       certificates += 1;
@@ -171,6 +192,12 @@ export class RenewalScheduler {
       }
     }
     Object.assign(this.expiry, { certificates, expiring, expired, lastPassAt: Date.now() });
+    this.updateFailureRate(Date.now());
+    if (this.deps.headroom) {
+      await this.deps.headroom
+        .check(domains, now)
+        .catch((err: Error) => this.deps.log.warn({ err: err.message }, 'budget headroom check failed'));
+    }
     return results;
   }
 
@@ -187,6 +214,15 @@ export class RenewalScheduler {
       renewal: { currentExpiry: cert.expiry, replaces: plan.replaces },
     });
     if (outcome.status === 'issued') this.expiry.renewed += 1;
+    if (outcome.status === 'issued' || outcome.status === 'failed') {
+      // An order was tried: the denominator of the failure rate (the alarm's metric math).
+      this.expiry.renewalAttempts += 1;
+      this.attempts.push({ at: Date.now(), failed: outcome.status === 'failed' });
+      this.deps.log.info(
+        { event: 'renewal_attempt', domain, outcome: outcome.status },
+        'renewal order tried',
+      );
+    }
     if (outcome.status === 'failed') {
       this.expiry.renewalFailures += 1;
       this.deps.log.warn(
@@ -197,5 +233,16 @@ export class RenewalScheduler {
       this.deps.log.info({ domain, outcome }, 'renewal attempted');
     }
     return outcome;
+  }
+
+  private updateFailureRate(now: number): void {
+    const rate = this.expiry.failureRate;
+    this.attempts = this.attempts.filter((a) => a.at > now - rate.windowSeconds * 1000);
+    const failures = this.attempts.filter((a) => a.failed).length;
+    Object.assign(rate, {
+      attempts: this.attempts.length,
+      failures,
+      ratio: this.attempts.length ? failures / this.attempts.length : 0,
+    });
   }
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { hostnameSchema } from '../../core/redis-format.ts';
 import { type ExtraRoutes, send } from '../runtime/health.ts';
+import { type HeadroomReport, headroomMetrics } from './headroom.ts';
 import type { Issuer } from './issuer.ts';
 import type { ExpiryReport } from './renewal.ts';
 import type { CertificateStatus } from './state.ts';
@@ -27,6 +28,8 @@ export interface ApiDeps {
   readonly ready: () => boolean;
   /** The renewal scheduler's last pass: certificates close to expiry, expired, renewal failures. */
   readonly expiry?: ExpiryReport;
+  /** The issuance budget's headroom at the last renewal pass. */
+  readonly headroom?: HeadroomReport;
 }
 
 /** How long POST waits for a quick refusal before answering 202, unless the caller asks for longer. */
@@ -54,6 +57,7 @@ function metrics(deps: ApiDeps): string {
     '# TYPE edge_issuer_in_flight gauge',
     `edge_issuer_in_flight ${issuer.inFlight}`,
     ...expiryMetrics(deps.expiry),
+    ...headroomMetrics(deps.headroom),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -73,6 +77,12 @@ function expiryMetrics(e: ExpiryReport | undefined): string[] {
     '# TYPE edge_issuer_renewals_total counter',
     `edge_issuer_renewals_total{outcome="issued"} ${e.renewed}`,
     `edge_issuer_renewals_total{outcome="failed"} ${e.renewalFailures}`,
+    '# HELP edge_issuer_renewal_attempts_total Renewal orders tried (issued or failed).',
+    '# TYPE edge_issuer_renewal_attempts_total counter',
+    `edge_issuer_renewal_attempts_total ${e.renewalAttempts}`,
+    '# HELP edge_issuer_renewal_failure_ratio Failed / tried renewals over the window (0 with none tried).',
+    '# TYPE edge_issuer_renewal_failure_ratio gauge',
+    `edge_issuer_renewal_failure_ratio{window_seconds="${e.failureRate.windowSeconds}"} ${e.failureRate.ratio}`,
     '# HELP edge_issuer_renewal_last_pass_seconds When the last renewal pass ended (Unix seconds).',
     '# TYPE edge_issuer_renewal_last_pass_seconds gauge',
     `edge_issuer_renewal_last_pass_seconds ${Math.floor(e.lastPassAt / 1000)}`,

@@ -26,6 +26,7 @@ import { DelegatedTrigger } from './delegated-trigger.ts';
 import { ChallTestSrvDns } from './dns/challtestsrv.ts';
 import type { DnsPort } from './dns/port.ts';
 import { Route53Dns } from './dns/route53.ts';
+import { BudgetHeadroom } from './headroom.ts';
 import { Issuer } from './issuer.ts';
 import { RenewalScheduler } from './renewal.ts';
 import { apiRoutes } from './server.ts';
@@ -150,12 +151,19 @@ export async function startIssuerService(
         }
       : {}),
   });
+  const headroom = new BudgetHeadroom({
+    budget,
+    config: config.budget,
+    cas: config.acme.cas.filter((ca) => ca.budget).map((ca) => ca.name),
+    log: log.child({ part: 'budget' }),
+  });
   const scheduler = new RenewalScheduler(
     {
       issuer,
       certs,
       ari: config.renewal.ari ? new AriClient({ ca: config.acme.trustPem }) : undefined,
       log: log.child({ part: 'renewal' }),
+      headroom,
     },
     {
       beforeExpiryDays: config.renewal.beforeExpiryDays,
@@ -170,7 +178,15 @@ export async function startIssuerService(
   const health: HealthServer = new HealthServer(
     config.listen.host,
     config.listen.port,
-    apiRoutes({ issuer, state, thumbprint, log, ready: () => health.ready, expiry: scheduler.expiry }),
+    apiRoutes({
+      issuer,
+      state,
+      thumbprint,
+      log,
+      ready: () => health.ready,
+      expiry: scheduler.expiry,
+      headroom: headroom.report,
+    }),
     (err) => log.error({ err }, 'api handler failed'),
   );
   try {
