@@ -1,10 +1,13 @@
 import { type DomainStatus, statusOf } from '../core/domain-status.ts';
+import type { TenantHsts } from '../core/redis-format.ts';
 import type { DomainItem, Origin, TenantItem } from '../core/store/items.ts';
 import type { Store } from '../core/store/store.ts';
 
 export interface TenantEntry {
   readonly id: string;
   readonly origin: Origin;
+  /** Strict-Transport-Security on the tenant's hosts; absent: off. */
+  readonly hsts?: TenantHsts;
   readonly version: number;
 }
 
@@ -52,7 +55,12 @@ export async function readRegistry(store: Store): Promise<Registry> {
 
 export function liveTenant(item: TenantItem | undefined): TenantEntry | undefined {
   if (!item || item.deleted || !item.origin) return undefined;
-  return { id: item.id, origin: item.origin, version: item.version };
+  return {
+    id: item.id,
+    origin: item.origin,
+    ...(item.hsts ? { hsts: item.hsts } : {}),
+    version: item.version,
+  };
 }
 
 export function liveDomain(item: DomainItem | undefined): DomainEntry | undefined {

@@ -4,6 +4,16 @@ import { NotFoundError } from './errors.ts';
 import { type DomainEntry, liveTenant, readRegistry, type TenantEntry } from './registry.ts';
 import * as valid from './validation.ts';
 
+/** A tenant's settings besides its origin. */
+export interface TenantSettings {
+  /** Strict-Transport-Security on the tenant's hosts (validated here); absent: off. */
+  readonly hsts?: {
+    readonly maxAgeSeconds: number;
+    readonly includeSubDomains?: boolean;
+    readonly preload?: boolean;
+  };
+}
+
 export interface TenantAdded {
   readonly tenant: TenantEntry;
   /** False when an existing tenant's origin was replaced. */
@@ -31,13 +41,20 @@ export interface TenantDetails extends TenantEntry {
 export class Tenants {
   constructor(private readonly ctx: ControlContext) {}
 
-  /** Creates the tenant or replaces its origin. */
-  async add(id: string, origin: Origin): Promise<TenantAdded> {
+  /**
+   * Creates the tenant or replaces its settings: the origin, and HSTS (off unless given, so a
+   * replacement without it turns HSTS off).
+   */
+  async add(id: string, origin: Origin, settings: TenantSettings = {}): Promise<TenantAdded> {
     const tenantId = valid.tenantId(id);
     const o = valid.origin(origin);
+    const hsts = settings.hsts === undefined ? undefined : valid.hsts(settings.hsts);
     const existing = liveTenant(await this.ctx.store.getTenant(tenantId));
-    const version = await this.ctx.announcer.upsertTenant(tenantId, o);
-    return { tenant: { id: tenantId, origin: o, version }, created: !existing };
+    const version = await this.ctx.announcer.upsertTenant(tenantId, o, hsts ? { hsts } : {});
+    return {
+      tenant: { id: tenantId, origin: o, ...(hsts ? { hsts } : {}), version },
+      created: !existing,
+    };
   }
 
   /** Removes the tenant's domains first (no domain ever names a missing tenant), then the tenant. */

@@ -1,7 +1,13 @@
 import type { z } from 'zod';
 import { publicSuffixOf } from '../core/domain-names.ts';
 import { cachePurgeSchema } from '../core/events/schema.ts';
-import { hostnameSchema, originSchema, tenantIdSchema } from '../core/redis-format.ts';
+import {
+  hostnameSchema,
+  originSchema,
+  type TenantHsts,
+  tenantHstsSchema,
+  tenantIdSchema,
+} from '../core/redis-format.ts';
 import type { Origin } from '../core/store/items.ts';
 import { ValidationError } from './errors.ts';
 
@@ -53,6 +59,19 @@ export function origin(value: unknown): Origin {
   return parsed.prefix
     ? { type: 's3-website', endpoint: parsed.endpoint, prefix: parsed.prefix }
     : { type: 's3-website', endpoint: parsed.endpoint };
+}
+
+/**
+ * A tenant's HSTS as the edge record takes it: max-age 1 to 63072000 s, includeSubDomains and
+ * preload default false; preload only with includeSubDomains and a max-age of a year or more.
+ */
+export function hsts(value: unknown): TenantHsts {
+  const parsed = parse(tenantHstsSchema, value, 'hsts');
+  return {
+    maxAgeSeconds: parsed.maxAgeSeconds,
+    includeSubDomains: parsed.includeSubDomains,
+    preload: parsed.preload,
+  };
 }
 
 export type PurgeTarget =

@@ -95,6 +95,8 @@ export const tenantHstsSchema = z
     message: 'preload needs includeSubDomains and maxAgeSeconds >= 31536000',
   });
 
+export type TenantHsts = z.output<typeof tenantHstsSchema>;
+
 export const tenantRecordSchema = z.object({
   id: tenantIdSchema,
   hsts: tenantHstsSchema.optional(),

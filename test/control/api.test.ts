@@ -111,6 +111,26 @@ describe('control API through the Python client (botocore SigV4)', () => {
     expect(suffix.json.error.kind).toBe('usage');
   });
 
+  it("takes a tenant's HSTS, off by default, and refuses what the edge would not send", async () => {
+    const hsts = { maxAgeSeconds: 63072000, includeSubDomains: true, preload: true };
+    const origin = { type: 'http', url: 'http://o.hsts.example' };
+    const t = await python('POST', '/tenants', { id: 'hsts', origin, hsts });
+    expect(t.json).toEqual({ created: true, tenant: { id: 'hsts', origin, hsts, version: 1 } });
+    expect((await stack.events(STREAM)).at(-1)).toMatchObject({ type: 'tenant.upserted', payload: { hsts } });
+    expect((await python('GET', '/tenants/hsts')).json).toMatchObject({ hsts });
+    const bad = await python('POST', '/tenants', {
+      id: 'hsts',
+      origin,
+      hsts: { maxAgeSeconds: 86400, preload: true },
+    });
+    expect(bad.json.error).toMatchObject({
+      kind: 'usage',
+      message: expect.stringMatching(/preload needs includeSubDomains/),
+    });
+    const off = await python('POST', '/tenants', { id: 'hsts', origin });
+    expect(off.json.tenant).toEqual({ id: 'hsts', origin, version: 2 });
+  });
+
   it('purges', async () => {
     const r = await python('POST', '/purges', { tenant: 'acme', scope: 'prefix', prefix: '/blog/' });
     expect(r.json).toMatchObject({ tenant: 'acme', scope: 'prefix', field: 'p:/blog/' });

@@ -250,6 +250,38 @@ describe('bin/edge.ts', () => {
     });
   });
 
+  it('tenant add --hsts-max-age: HSTS in the table, the event and tenant show; refused without its rule', async () => {
+    const args = ['tenant', 'add', 'secure', '--origin-http', 'http://o.secure.example'];
+    const r = await edge([
+      ...args,
+      '--hsts-max-age',
+      '31536000',
+      '--hsts-include-subdomains',
+      '--hsts-preload',
+    ]);
+    expect(r).toEqual({
+      code: 0,
+      stdout:
+        'tenant secure created (version 1): origin http http://o.secure.example; HSTS max-age=31536000; includeSubDomains; preload\n',
+      stderr: '',
+    });
+    const hsts = { maxAgeSeconds: 31536000, includeSubDomains: true, preload: true };
+    expect(await stack.store.getTenant('secure')).toMatchObject({ hsts, version: 1 });
+    expect((await stack.events(STREAM)).at(-1)).toMatchObject({ type: 'tenant.upserted', payload: { hsts } });
+    const shown = await edge(['tenant', 'show', 'secure', '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ hsts });
+    const refused = await edge([
+      ...args,
+      '--hsts-max-age',
+      '600',
+      '--hsts-include-subdomains',
+      '--hsts-preload',
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/preload needs includeSubDomains and maxAgeSeconds >= 31536000/);
+    expect(await stack.store.getTenant('secure')).toMatchObject({ version: 1 });
+  });
+
   it('the compiled entry (npm run build) answers like the source', async () => {
     // Inside the repository, so the compiled files find node_modules; its own package.json says ESM.
     const out = join(ROOT, 'node_modules/.cache', `edge-cli-test-${process.pid}`);

@@ -125,6 +125,31 @@ describe('command line', () => {
       ['domain', 'show', 'Not_A_Domain'],
       'invalid domain "not_a_domain": a lowercase DNS name with at least two labels',
     ],
+    [
+      ['tenant', 'add', 'acme', '--origin-http', 'http://o.example', '--hsts-preload'],
+      '--hsts-include-subdomains and --hsts-preload go with --hsts-max-age <seconds>',
+    ],
+    [
+      ['tenant', 'add', 'acme', '--origin-http', 'http://o.example', '--hsts-max-age', '1y'],
+      'invalid --hsts-max-age "1y": a number of seconds',
+    ],
+    [
+      ['tenant', 'add', 'acme', '--origin-http', 'http://o.example', '--hsts-max-age', '0'],
+      'invalid hsts maxAgeSeconds 0: Too small: expected number to be >=1',
+    ],
+    [
+      [
+        'tenant',
+        'add',
+        'a',
+        '--origin-http',
+        'http://o.example',
+        '--hsts-max-age',
+        '86400',
+        '--hsts-preload',
+      ],
+      'invalid hsts {"maxAgeSeconds":86400,"includeSubDomains":false,"preload":true}: preload needs includeSubDomains and maxAgeSeconds >= 31536000',
+    ],
   ];
   for (const [argv, expected] of cases) {
     it(`edge ${argv.join(' ') || '(nothing)'}`, () => {
@@ -167,6 +192,29 @@ describe('command line', () => {
       skipDnsCheck: false,
       preverified: false,
       wait: { timeoutSeconds: 900, intervalSeconds: 5 },
+    });
+    expect(
+      parseCommandLine([
+        'tenant',
+        'add',
+        'a',
+        '--origin-http',
+        'http://o.example',
+        '--hsts-max-age',
+        '31536000',
+        '--hsts-include-subdomains',
+        '--hsts-preload',
+      ]).command,
+    ).toEqual({
+      name: 'tenant add',
+      id: 'a',
+      origin: { type: 'http', url: 'http://o.example' },
+      hsts: { maxAgeSeconds: 31536000, includeSubDomains: true, preload: true },
+    });
+    expect(parseCommandLine(['tenant', 'add', 'a', '--origin-http', 'http://o.example']).command).toEqual({
+      name: 'tenant add',
+      id: 'a',
+      origin: { type: 'http', url: 'http://o.example' },
     });
     const help = parseCommandLine(['domain', 'add', 'x.example.com', '--help']).command;
     expect(help.name).toBe('help');

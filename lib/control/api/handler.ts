@@ -64,7 +64,7 @@ async function route(cp: ControlPlane, req: ApiRequest): Promise<unknown> {
     if (m === 'GET') return { tenants: await cp.tenants.list() };
     if (m === 'POST') {
       const b = parseBody(s.tenantInput, req.body);
-      return cp.tenants.add(b.id, b.origin);
+      return cp.tenants.add(b.id, b.origin, b.hsts ? { hsts: b.hsts } : {});
     }
   }
   if (group === 'tenants' && parts.length === 2 && name) {

@@ -1,12 +1,23 @@
 import { z } from 'zod';
 import { domainStatusSchema } from '../../core/domain-status.ts';
-import { hostnameSchema, originSchema, tenantIdSchema } from '../../core/redis-format.ts';
+import { hostnameSchema, originSchema, tenantHstsSchema, tenantIdSchema } from '../../core/redis-format.ts';
 
 /**
  * The HTTP API's JSON, built from the schemas the events use (what the API accepts, every
  * receiver accepts); the OpenAPI document is generated from these.
  */
-export const tenantInput = z.object({ id: tenantIdSchema, origin: originSchema }).meta({ id: 'TenantInput' });
+const hsts = tenantHstsSchema.meta({
+  id: 'Hsts',
+  description:
+    'Strict-Transport-Security on the tenant’s hosts (off when absent). preload needs includeSubDomains and maxAgeSeconds >= 31536000.',
+});
+
+export const tenantInput = z
+  .object({ id: tenantIdSchema, origin: originSchema, hsts: hsts.optional() })
+  .meta({
+    id: 'TenantInput',
+    description: 'The whole tenant: a PUT without hsts turns HSTS off.',
+  });
 
 export const domainInput = z
   .object({ domain: hostnameSchema, tenant: tenantIdSchema })
@@ -68,7 +79,7 @@ export const domainDetails = domainEntry
   .meta({ id: 'DomainDetails' });
 
 export const tenantEntry = z
-  .object({ id: tenantIdSchema, origin: originSchema, version: z.number().int() })
+  .object({ id: tenantIdSchema, origin: originSchema, hsts: hsts.optional(), version: z.number().int() })
   .meta({ id: 'Tenant' });
 
 export const apiError = z

@@ -1,4 +1,5 @@
 import { CommanderError, Option, Command as Program } from 'commander';
+import type { TenantHsts } from '../../core/redis-format.ts';
 import type { Origin } from '../../core/store/items.ts';
 import { ValidationError } from '../errors.ts';
 import type { PurgeTarget } from '../validation.ts';
@@ -8,7 +9,13 @@ import { SETTINGS } from './config.ts';
 /** A command line, parsed: what to do, the settings flags given, and how to print. */
 export type Command =
   | { readonly name: 'help'; readonly text: string }
-  | { readonly name: 'tenant add'; readonly id: string; readonly origin: Origin }
+  | {
+      readonly name: 'tenant add';
+      readonly id: string;
+      readonly origin: Origin;
+      /** Absent: HSTS off. */
+      readonly hsts?: TenantHsts;
+    }
   | { readonly name: 'tenant remove'; readonly id: string }
   | { readonly name: 'tenant list' }
   | { readonly name: 'tenant show'; readonly id: string }
@@ -95,14 +102,24 @@ function program(
   };
 
   const tenant = root.command('tenant').description('tenants and their origins');
-  leaf(tenant, 'add', 'create a tenant or replace its origin')
+  leaf(tenant, 'add', 'create a tenant or replace its settings (origin, HSTS)')
     .argument('<id>', 'lowercase letters, digits and dashes')
     .option('--origin-s3 <endpoint>', 'an S3 static-website endpoint')
     .option('--prefix <key prefix>', 'key prefix in the bucket (with --origin-s3)')
     .option('--origin-http <url>', 'any HTTP origin')
-    .action((id: string, o: Record<string, string | undefined>, cmd: Program) =>
-      done(cmd, { name: 'tenant add', id, origin: originFrom(o.originS3, o.originHttp, o.prefix) }),
-    );
+    .option('--hsts-max-age <seconds>', 'send Strict-Transport-Security (off when not given; 1-63072000)')
+    .option('--hsts-include-subdomains', 'with --hsts-max-age: includeSubDomains')
+    .option('--hsts-preload', 'with --hsts-max-age: preload (needs includeSubDomains and >= 31536000)')
+    .action((id: string, o: Record<string, string | boolean | undefined>, cmd: Program) => {
+      const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+      const hsts = hstsFrom(str(o.hstsMaxAge), o.hstsIncludeSubdomains === true, o.hstsPreload === true);
+      done(cmd, {
+        name: 'tenant add',
+        id,
+        origin: originFrom(str(o.originS3), str(o.originHttp), str(o.prefix)),
+        ...(hsts ? { hsts } : {}),
+      });
+    });
   leaf(tenant, 'remove', "remove a tenant and the tenant's domains")
     .argument('<id>')
     .action((id: string, _o: unknown, cmd: Program) => done(cmd, { name: 'tenant remove', id }));
@@ -239,6 +256,20 @@ function originFrom(s3: string | undefined, http: string | undefined, prefix: st
   if (prefix !== undefined) usage('--prefix goes with --origin-s3');
   if (http !== undefined) return { type: 'http', url: http };
   return usage('"tenant add" needs an origin: --origin-s3 <endpoint> or --origin-http <url>');
+}
+
+function hstsFrom(
+  maxAge: string | undefined,
+  includeSubDomains: boolean,
+  preload: boolean,
+): TenantHsts | undefined {
+  if (maxAge === undefined) {
+    if (includeSubDomains || preload)
+      usage('--hsts-include-subdomains and --hsts-preload go with --hsts-max-age <seconds>');
+    return undefined;
+  }
+  if (!/^\d+$/.test(maxAge)) usage(`invalid --hsts-max-age "${maxAge}": a number of seconds`);
+  return valid.hsts({ maxAgeSeconds: Number(maxAge), includeSubDomains, preload });
 }
 
 function purgeTarget(

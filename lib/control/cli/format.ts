@@ -2,7 +2,7 @@ import type { Origin } from '../../core/store/items.ts';
 import type { CertificateView } from '../certificates.ts';
 import type { DnsInstruction, DomainAdded, DomainDetails, DomainPurges, DomainRemoved } from '../domains.ts';
 import type { Purged } from '../purge.ts';
-import type { DomainEntry } from '../registry.ts';
+import type { DomainEntry, TenantEntry } from '../registry.ts';
 import type { TenantAdded, TenantDetails, TenantRemoved, TenantSummary } from '../tenants.ts';
 
 /** Human-readable output, one function per command result. JSON output is the result itself. */
@@ -32,7 +32,15 @@ function fields(pairs: [string, string][]): string {
 }
 
 export function tenantAdded(r: TenantAdded): string {
-  return `tenant ${r.tenant.id} ${r.created ? 'created' : 'updated'} (version ${r.tenant.version}): origin ${origin(r.tenant.origin)}`;
+  return `tenant ${r.tenant.id} ${r.created ? 'created' : 'updated'} (version ${r.tenant.version}): origin ${origin(r.tenant.origin)}${r.tenant.hsts ? `; HSTS ${hsts(r.tenant.hsts)}` : ''}`;
+}
+
+/** As the header reads, or "off". */
+function hsts(h: TenantEntry['hsts']): string {
+  if (!h) return 'off';
+  return [`max-age=${h.maxAgeSeconds}`, h.includeSubDomains && 'includeSubDomains', h.preload && 'preload']
+    .filter(Boolean)
+    .join('; ');
 }
 
 export function tenantRemoved(r: TenantRemoved): string {
@@ -54,6 +62,7 @@ export function tenantShow(t: TenantDetails): string {
     ['tenant', t.id],
     ['version', String(t.version)],
     ['origin', origin(t.origin)],
+    ['hsts', hsts(t.hsts)],
     ['domains', t.domains.length ? t.domains.map((d) => d.domain).join(', ') : '-'],
     [
       'purges',

@@ -67,7 +67,7 @@ async function execute(
 ): Promise<[unknown, string]> {
   switch (c.name) {
     case 'tenant add': {
-      const r = await cp.tenants.add(c.id, c.origin);
+      const r = await cp.tenants.add(c.id, c.origin, c.hsts ? { hsts: c.hsts } : {});
       return [r, format.tenantAdded(r)];
     }
     case 'tenant remove': {

@@ -1,6 +1,7 @@
 import { type DomainState, type DomainStatus, isVerified } from '../domain-status.ts';
 import { makeEvent } from '../events/codec.ts';
 import type { EventOf } from '../events/schema.ts';
+import type { TenantHsts } from '../redis-format.ts';
 import type { Origin } from '../store/items.ts';
 import { purgeField } from '../store/purge-fields.ts';
 import type { Store } from '../store/store.ts';
@@ -22,10 +23,14 @@ export class Announcer {
     private readonly publisher: EventPublisher,
   ) {}
 
-  async upsertTenant(id: string, origin: Origin): Promise<number> {
+  /** The whole tenant record: without `hsts` the tenant's HSTS is off. */
+  async upsertTenant(id: string, origin: Origin, settings: { hsts?: TenantHsts } = {}): Promise<number> {
     const version = await this.store.nextVersion(`tenant:${id}`);
-    await this.store.putTenant(id, origin, version);
-    await this.publisher.publish(makeEvent('tenant.upserted', version, { id, origin: origin as never }));
+    const { hsts } = settings;
+    await this.store.putTenant(id, origin, version, hsts);
+    await this.publisher.publish(
+      makeEvent('tenant.upserted', version, { id, origin: origin as never, ...(hsts ? { hsts } : {}) }),
+    );
     return version;
   }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { domainStatusSchema } from '../domain-status.ts';
-import { hostnameSchema, originSchema, tenantIdSchema } from '../redis-format.ts';
+import { hostnameSchema, originSchema, tenantHstsSchema, tenantIdSchema } from '../redis-format.ts';
 
 /**
  * Control events: JSON, one envelope for every type. `version` orders the events of one entity
@@ -59,7 +59,15 @@ export const domainStatusEventSchema = z.object({
 export const tenantUpsertedSchema = z.object({
   ...envelope,
   type: z.literal('tenant.upserted'),
-  payload: z.object({ id: tenantIdSchema, origin: originSchema }),
+  payload: z.object({
+    id: tenantIdSchema,
+    origin: originSchema,
+    /**
+     * Strict-Transport-Security for the tenant's hosts; absent: none (off by default). A region
+     * deployed before this field drops it and sends no header until it is upgraded.
+     */
+    hsts: tenantHstsSchema.optional(),
+  }),
 });
 
 export const tenantRemovedSchema = z.object({

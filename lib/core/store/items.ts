@@ -1,5 +1,5 @@
 import type { DomainState } from '../domain-status.ts';
-import type { CertRecord } from '../redis-format.ts';
+import type { CertRecord, TenantHsts } from '../redis-format.ts';
 import type { Envelope } from './envelope.ts';
 
 /** The table's keys for the items this store owns (the schema is documented in lib/core/table.ts). */
@@ -24,6 +24,8 @@ export interface TenantItem {
   readonly version: number;
   /** Absent on a tombstone. */
   readonly origin?: Origin;
+  /** The tenant's HSTS; absent: off. */
+  readonly hsts?: TenantHsts;
   readonly deleted?: boolean;
 }
 

@@ -7,7 +7,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { DomainState } from '../domain-status.ts';
-import type { CertRecord } from '../redis-format.ts';
+import type { CertRecord, TenantHsts } from '../redis-format.ts';
 import type { DataKeyProvider } from './data-keys.ts';
 import { EnvelopeCipher } from './envelope.ts';
 import {
@@ -82,8 +82,12 @@ export class Store {
     return Number(out.Attributes?.version);
   }
 
-  putTenant(id: string, origin: Origin, version: number): Promise<WriteResult> {
-    return this.put({ ...keys.tenant(id), kind: 'tenant', id, origin, version }, UPSERT_IF_NEWER);
+  /** The whole tenant: an absent `hsts` turns HSTS off. */
+  putTenant(id: string, origin: Origin, version: number, hsts?: TenantHsts): Promise<WriteResult> {
+    return this.put(
+      { ...keys.tenant(id), kind: 'tenant', id, origin, ...(hsts ? { hsts } : {}), version },
+      UPSERT_IF_NEWER,
+    );
   }
 
   removeTenant(id: string, version: number): Promise<WriteResult> {

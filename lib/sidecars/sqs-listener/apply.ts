@@ -35,13 +35,13 @@ export class Applier {
     const v = event.version;
     switch (event.type) {
       case 'tenant.upserted': {
-        const { id, origin } = event.payload;
+        const { id, origin, hsts } = event.payload;
         return this.write({
           op: 'set',
           entity: `tenant:${id}`,
           version: v,
           key: keys.tenant(id),
-          value: JSON.stringify({ id, origin, version: v }),
+          value: JSON.stringify({ id, origin, ...(hsts ? { hsts } : {}), version: v }),
         });
       }
       case 'tenant.removed':

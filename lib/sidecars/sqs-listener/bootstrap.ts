@@ -78,7 +78,12 @@ async function toWrite(store: Store, replica: Replica, item: StoredItem): Promis
       return {
         op: 'set',
         ...base,
-        value: JSON.stringify({ id: item.id, origin: item.origin, version: item.version }),
+        value: JSON.stringify({
+          id: item.id,
+          origin: item.origin,
+          ...(item.hsts ? { hsts: item.hsts } : {}),
+          version: item.version,
+        }),
       };
     }
     case 'domain': {
