@@ -5,7 +5,7 @@ import { type CertificateView, readCertificate } from './certificates.ts';
 import type { ControlContext } from './context.ts';
 import { type CaaProblem, checkCaa } from './dns/caa.ts';
 import type { DnsCheckResult } from './dns/check.ts';
-import { ConflictError, NotFoundError } from './errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
 import { newVerifyToken, proveOwnership, VERIFY_PATH, verifyName } from './ownership.ts';
 import { type DomainEntry, liveDomain, readRegistry } from './registry.ts';
 import type { Tenants } from './tenants.ts';
@@ -97,6 +97,10 @@ export class Domains {
   async add(domain: string, tenant: string, opts: AddOptions = {}): Promise<DomainAdded> {
     const name = valid.customDomain(domain);
     const tenantId = valid.tenantId(tenant);
+    if (valid.isWildcard(name) && !this.ctx.challengeZone)
+      throw new ValidationError(
+        `a wildcard (${name}) is issued only by delegated DNS-01, and no challenge zone is configured (EDGE_DNS01_CHALLENGE_ZONE, --challenge-zone)`,
+      );
     await this.tenants.require(tenantId);
     const item = await this.ctx.store.getDomain(name);
     const existing = liveDomain(item);
@@ -118,7 +122,7 @@ export class Domains {
   }
 
   async remove(domain: string): Promise<DomainRemoved> {
-    const existing = await this.require(valid.hostname(domain));
+    const existing = await this.require(valid.domainName(domain));
     const version = await this.ctx.announcer.removeDomain(existing.domain);
     return { domain: existing.domain, tenant: existing.tenant, version };
   }
@@ -132,14 +136,16 @@ export class Domains {
 
   /** The domain, its status brought up to date, its certificate and the DNS records to create. */
   async show(domain: string): Promise<DomainDetails> {
-    const entry = await this.refresh(valid.hostname(domain));
+    const entry = await this.refresh(valid.domainName(domain));
     const [certificate, generations, records, caa] = await Promise.all([
       this.certificate(entry.domain),
       this.ctx.store.getPurges(entry.tenant),
       this.records(entry),
       entry.status === 'active'
         ? undefined
-        : checkCaa(this.ctx.resolver, entry.domain, this.ctx.caaIdentities),
+        : checkCaa(this.ctx.resolver, valid.baseDomain(entry.domain), this.ctx.caaIdentities, {
+            wildcard: valid.isWildcard(entry.domain),
+          }),
     ]);
     return {
       ...entry,
@@ -152,11 +158,13 @@ export class Domains {
 
   /** Looks for the ownership proof of a pending domain; a verified one is returned as it is. */
   async verify(domain: string): Promise<DomainEntry> {
-    const entry = await this.require(valid.hostname(domain));
+    const entry = await this.require(valid.domainName(domain));
     if (entry.verifiedAt !== undefined || entry.status !== 'pending_verification') return entry;
     const token = (await this.ctx.store.getDomain(entry.domain))?.verifyToken;
     if (!token) return entry;
-    const proof = await proveOwnership(this.ctx.resolver, this.ctx.fetchToken, entry.domain, token);
+    // A wildcard is proved on its base domain (its TXT name, or the token served by that host).
+    const at = valid.baseDomain(entry.domain);
+    const proof = await proveOwnership(this.ctx.resolver, this.ctx.fetchToken, at, token);
     return proof.proved ? this.markVerified(entry) : entry;
   }
 
@@ -177,6 +185,13 @@ export class Domains {
     }
     if (!next && (CERT_DRIVEN.has(entry.status) || entry.status === 'moved_away')) {
       next = fromCertificate(await this.certificate(entry.domain));
+      if (
+        valid.isWildcard(entry.domain) &&
+        (next.status === 'verified' || next.status === 'issuing') &&
+        !(await this.delegated(entry.domain))
+      ) {
+        next = { status: next.status, reason: this.wildcardWaits(entry.domain) };
+      }
     }
     if (!next || (next.status === entry.status && next.reason === entry.reason)) return entry;
     const version = await this.ctx.announcer.changeDomainStatus(entry.domain, entry.tenant, {
@@ -213,29 +228,32 @@ export class Domains {
     const out: DnsInstruction[] = [];
     const verified = entry.verifiedAt !== undefined || entry.status !== 'pending_verification';
     const token = (await this.ctx.store.getDomain(entry.domain))?.verifyToken;
+    const wildcard = valid.isWildcard(entry.domain);
+    const base = valid.baseDomain(entry.domain);
     if (token) {
       out.push({
         purpose: 'ownership',
         type: 'TXT',
-        name: verifyName(entry.domain),
+        name: verifyName(base),
         value: token,
         satisfied: verified,
-        note: `or serve the value at http://${entry.domain}${VERIFY_PATH}; keep it: it is re-checked`,
+        note: `or serve the value at http://${base}${VERIFY_PATH}; keep it: it is re-checked${
+          wildcard ? ` (a wildcard is proved on ${base}; a TXT name may hold several values)` : ''
+        }`,
       });
     }
     const zone = this.ctx.challengeZone;
     if (zone) {
-      // Optional: delegated DNS-01 issues before the DNS switch, and for *.<domain>.
-      const name = delegatedName(entry.domain);
-      const value = delegationTarget(entry.domain, zone);
-      const cnames = await this.ctx.resolver.resolveCname(name).catch(() => [] as string[]);
+      // Delegated DNS-01: optional for a name (it issues before the DNS switch), required for *.<domain>.
       out.push({
         purpose: 'challenge',
         type: 'CNAME',
-        name,
-        value,
-        satisfied: cnames.some((c) => c.toLowerCase().replace(/\.$/, '') === value),
-        note: 'optional: the certificate is then issued before the domain points at the edge, and *.<domain> can be served',
+        name: delegatedName(entry.domain),
+        value: delegationTarget(entry.domain, zone),
+        satisfied: await this.delegated(entry.domain),
+        note: wildcard
+          ? `required: a wildcard is issued only by delegated DNS-01 (at ${base}'s _acme-challenge name)`
+          : 'optional: the certificate is then issued before the domain points at the edge, and *.<domain> can be served',
       });
     }
     const edge = this.ctx.edge;
@@ -295,11 +313,28 @@ export class Domains {
     const dns = await this.dnsState(entry.domain);
     if (typeof dns === 'object' && dns.via !== 'none') return undefined;
     const token = (await this.ctx.store.getDomain(entry.domain))?.verifyToken;
-    if (token && (await proveOwnership(this.ctx.resolver, this.ctx.fetchToken, entry.domain, token)).proved) {
+    const at = valid.baseDomain(entry.domain);
+    if (token && (await proveOwnership(this.ctx.resolver, this.ctx.fetchToken, at, token)).proved) {
       return undefined;
     }
     const why = typeof dns === 'object' && dns.via === 'none' ? dns.reason : 'no edge targets configured';
     return `${why}; and the ownership token is gone`;
+  }
+
+  /** Whether `_acme-challenge.<base>` is CNAMEd to the domain's name in the challenge zone. */
+  private async delegated(domain: string): Promise<boolean> {
+    const zone = this.ctx.challengeZone;
+    if (!zone) return false;
+    const value = delegationTarget(domain, zone);
+    const cnames = await this.ctx.resolver.resolveCname(delegatedName(domain)).catch(() => [] as string[]);
+    return cnames.some((c) => c.toLowerCase().replace(/\.$/, '') === value);
+  }
+
+  /** The status reason of a verified wildcard without its delegation. */
+  private wildcardWaits(domain: string): string {
+    const zone = this.ctx.challengeZone;
+    const cname = zone ? ` ${delegationTarget(domain, zone)}` : '';
+    return `a wildcard is issued only by delegated DNS-01: waiting for the CNAME ${delegatedName(domain)}${cname}`;
   }
 
   private async dnsState(name: string): Promise<DnsState> {

@@ -36,16 +36,40 @@ export function tenantId(value: string): string {
 
 /**
  * A custom domain a tenant may claim: a host name that is not itself a public suffix (`co.uk`,
- * `github.io`): nobody owns those, and a certificate for one would cover strangers' sites.
+ * `github.io`): nobody owns those, and a certificate for one would cover strangers' sites. Or a
+ * tenant wildcard `*.<domain>` (one leading `*` label) whose base obeys the same rule.
  */
 export function customDomain(value: string): string {
-  const name = hostname(value);
+  const name = domainName(value);
   const suffix = publicSuffixOf(name);
   if (suffix)
     throw new ValidationError(
-      `invalid domain ${JSON.stringify(name)}: it is a public suffix; add a name registered under it`,
+      isWildcard(name)
+        ? `invalid domain ${JSON.stringify(name)}: ${suffix} is a public suffix; a wildcard goes over a name registered under it`
+        : `invalid domain ${JSON.stringify(name)}: it is a public suffix; add a name registered under it`,
     );
   return name;
+}
+
+/** `*.<domain>`: a tenant wildcard. */
+export function isWildcard(name: string): boolean {
+  return name.startsWith('*.');
+}
+
+/** The name a wildcard stands on (`shop.example` for `*.shop.example`); a host name itself. */
+export function baseDomain(name: string): string {
+  return isWildcard(name) ? name.slice(2) : name;
+}
+
+/** A registry entry's name: a host name or `*.<host name>`, stored lowercase without a final dot. */
+export function domainName(value: string, what = 'domain'): string {
+  const name = value.toLowerCase().replace(/\.$/, '');
+  if (!name.startsWith('*')) return hostname(name, what);
+  if (!isWildcard(name) || name.slice(2).includes('*'))
+    throw new ValidationError(
+      `invalid ${what} ${JSON.stringify(name)}: a wildcard is one leading "*." label over a domain, e.g. *.shop.example`,
+    );
+  return `*.${hostname(name.slice(2), what)}`;
 }
 
 /** Host names are case-insensitive and may be written fully qualified: stored lowercase, no dot. */

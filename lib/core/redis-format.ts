@@ -58,6 +58,18 @@ export const hostnameSchema = z
     'a lowercase DNS name with at least two labels',
   );
 
+/** A tenant wildcard, `*.<domain>`: one leading `*` label over a host name. */
+export const wildcardNameSchema = z
+  .string()
+  .max(253)
+  .regex(
+    /^\*\.(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+    'a wildcard name: *. and a lowercase DNS name with at least two labels',
+  );
+
+/** A registry entry's name: a host name or a tenant wildcard (`*.shop.example`). */
+export const domainNameSchema = z.union([hostnameSchema, wildcardNameSchema]);
+
 export const originSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('s3-website'),
@@ -107,7 +119,7 @@ export const tenantRecordSchema = z.object({
 export type TenantRecord = z.input<typeof tenantRecordSchema>;
 
 export const domainRecordSchema = z.object({
-  domain: hostnameSchema,
+  domain: domainNameSchema,
   tenant: tenantIdSchema,
   version: z.number().int().nonnegative().default(0),
 });

@@ -131,6 +131,24 @@ describe('control API through the Python client (botocore SigV4)', () => {
     expect(off.json.tenant).toEqual({ id: 'hsts', origin, version: 2 });
   });
 
+  it('takes a wildcard domain through its schema; the control plane asks for delegated DNS-01', async () => {
+    const wild = await python('POST', '/domains', { domain: '*.acme-shop.com', tenant: 'acme' });
+    expect(wild.json.error).toMatchObject({
+      kind: 'usage',
+      message: expect.stringMatching(/^a wildcard \(\*\.acme-shop\.com\) is issued only by delegated DNS-01/),
+    });
+    const suffix = await python('POST', '/domains', { domain: '*.co.uk', tenant: 'acme' });
+    expect(suffix.json.error).toMatchObject({
+      kind: 'usage',
+      message: expect.stringMatching(/co\.uk is a public suffix/),
+    });
+    const shown = await python('GET', '/domains/*.acme-shop.com');
+    expect(shown.json.error).toEqual({
+      kind: 'not_found',
+      message: 'domain *.acme-shop.com is not registered',
+    });
+  });
+
   it('purges', async () => {
     const r = await python('POST', '/purges', { tenant: 'acme', scope: 'prefix', prefix: '/blog/' });
     expect(r.json).toMatchObject({ tenant: 'acme', scope: 'prefix', field: 'p:/blog/' });

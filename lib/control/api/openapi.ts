@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { createDocument } from 'zod-openapi';
-import { hostnameSchema, tenantIdSchema } from '../../core/redis-format.ts';
+import { domainNameSchema, tenantIdSchema } from '../../core/redis-format.ts';
 import * as s from './schemas.ts';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
@@ -13,7 +13,7 @@ const errors = {
   '502': { description: 'Written to the table, not published: repeat the request', ...json(s.apiError) },
 };
 const tenantPath = { path: z.object({ id: tenantIdSchema }) };
-const domainPath = { path: z.object({ domain: hostnameSchema }) };
+const domainPath = { path: z.object({ domain: domainNameSchema }) };
 
 /** The OpenAPI 3.1 document of the control API, generated from the zod schemas it validates with. */
 export function openApiDocument(): ReturnType<typeof createDocument> {

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { domainStatusSchema } from '../../core/domain-status.ts';
-import { hostnameSchema, originSchema, tenantHstsSchema, tenantIdSchema } from '../../core/redis-format.ts';
+import {
+  domainNameSchema,
+  hostnameSchema,
+  originSchema,
+  tenantHstsSchema,
+  tenantIdSchema,
+} from '../../core/redis-format.ts';
 
 /**
  * The HTTP API's JSON, built from the schemas the events use (what the API accepts, every
@@ -19,9 +25,11 @@ export const tenantInput = z
     description: 'The whole tenant: a PUT without hsts turns HSTS off.',
   });
 
-export const domainInput = z
-  .object({ domain: hostnameSchema, tenant: tenantIdSchema })
-  .meta({ id: 'DomainInput', description: 'A custom domain for a tenant; it starts pending_verification.' });
+export const domainInput = z.object({ domain: domainNameSchema, tenant: tenantIdSchema }).meta({
+  id: 'DomainInput',
+  description:
+    'A custom domain for a tenant, or a tenant wildcard *.<domain> (issued by delegated DNS-01 only: the _acme-challenge CNAME is required); it starts pending_verification.',
+});
 
 export const purgeInput = z
   .discriminatedUnion('scope', [
@@ -48,7 +56,7 @@ export const dnsInstruction = z
 
 export const domainEntry = z
   .object({
-    domain: hostnameSchema,
+    domain: domainNameSchema,
     tenant: tenantIdSchema,
     version: z.number().int(),
     status: domainStatusSchema,

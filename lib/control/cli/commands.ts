@@ -244,7 +244,7 @@ function subcommands(root: Program, group: string): string {
 function validate(c: Command): void {
   if ('id' in c) valid.tenantId(c.id);
   if ('origin' in c) valid.origin(c.origin);
-  if ('domain' in c) valid.hostname(c.domain);
+  if ('domain' in c) valid.domainName(c.domain);
   if ('tenant' in c && c.tenant !== undefined) valid.tenantId(c.tenant);
   if (c.name === 'purge') valid.purgeRequest(c.tenant, c.target);
 }

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { domainStatusSchema } from '../domain-status.ts';
-import { hostnameSchema, originSchema, tenantHstsSchema, tenantIdSchema } from '../redis-format.ts';
+import {
+  domainNameSchema,
+  hostnameSchema,
+  originSchema,
+  tenantHstsSchema,
+  tenantIdSchema,
+} from '../redis-format.ts';
 
 /**
  * Control events: JSON, one envelope for every type. `version` orders the events of one entity
@@ -26,13 +32,13 @@ const envelope = {
 export const domainUpsertedSchema = z.object({
   ...envelope,
   type: z.literal('domain.upserted'),
-  payload: z.object({ domain: hostnameSchema, tenant: tenantIdSchema }),
+  payload: z.object({ domain: domainNameSchema, tenant: tenantIdSchema }),
 });
 
 export const domainRemovedSchema = z.object({
   ...envelope,
   type: z.literal('domain.removed'),
-  payload: z.object({ domain: hostnameSchema }),
+  payload: z.object({ domain: domainNameSchema }),
 });
 
 /**
@@ -46,7 +52,7 @@ export const domainStatusEventSchema = z.object({
   ...envelope,
   type: z.literal('domain.status'),
   payload: z.object({
-    domain: hostnameSchema,
+    domain: domainNameSchema,
     tenant: tenantIdSchema,
     status: domainStatusSchema,
     /** The status before this change; absent for a new domain. */
@@ -83,7 +89,7 @@ export const tenantRemovedSchema = z.object({
 export const certIssuedSchema = z.object({
   ...envelope,
   type: z.literal('cert.issued'),
-  payload: z.object({ domain: z.union([hostnameSchema, wildcardSchema()]) }),
+  payload: z.object({ domain: domainNameSchema }),
 });
 
 /** The certificate with this version (expiry) or older must no longer be served. */
@@ -91,7 +97,7 @@ export const certRevokedSchema = z.object({
   ...envelope,
   type: z.literal('cert.revoked'),
   payload: z.object({
-    domain: z.union([hostnameSchema, wildcardSchema()]),
+    domain: domainNameSchema,
     reason: z.string().max(256).optional(),
   }),
 });
@@ -131,16 +137,6 @@ export const cachePurgeSchema = z.object({
     }),
   ]),
 });
-
-function wildcardSchema() {
-  return z
-    .string()
-    .max(253)
-    .regex(
-      /^\*\.(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
-      'a wildcard name',
-    );
-}
 
 export const eventSchema = z.discriminatedUnion('type', [
   domainUpsertedSchema,
