@@ -78,6 +78,12 @@ export class ManagedProcess {
       await this.exited;
       clearTimeout(timer);
     }
+    // Output still in flight after exit, or from a grandchild that inherited the pipe (nginx's
+    // workers), must not reach a closed log: that is an uncaught 'write after end'.
+    for (const out of [this.child.stdout, this.child.stderr]) {
+      out?.unpipe(this.log);
+      out?.destroy();
+    }
     await new Promise<void>((resolve) => this.log.end(resolve));
   }
 
