@@ -3,6 +3,8 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -34,6 +36,11 @@ export interface ControlApiProps {
    * and failed ones logged as `domain needs attention`, never suspended). Default: 1 hour.
    */
   readonly recheckInterval?: Duration;
+  /**
+   * Where the "domains need attention" alarm (a re-check found domains moved away or failed)
+   * sends ALARM and OK. Default: no notification (the alarm still shows in CloudWatch).
+   */
+  readonly alarmTopic?: sns.ITopic;
   /** Requests per second the API takes before it answers 429. Default: 50 (burst 100). */
   readonly rateLimitPerSecond?: number;
   readonly logRetention: logs.RetentionDays;
@@ -50,6 +57,8 @@ export class ControlApi extends Construct {
   readonly api: apigwv2.HttpApi;
   readonly function: nodejs.NodejsFunction;
   readonly schedule: events.Rule;
+  /** Domains the last re-checks marked moved_away or failed: never suspended, so a person looks. */
+  readonly attentionAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: ControlApiProps) {
     super(scope, id);
@@ -180,6 +189,31 @@ export class ControlApi extends Construct {
       schedule: events.Schedule.rate(interval),
       targets: [new targets.LambdaFunction(this.function, { retryAttempts: 0 })],
     });
+
+    // The function logs one `domain needs attention` line per such domain (console output carries
+    // the runtime's prefix, so a phrase filter, not a JSON one).
+    const attention = new logs.MetricFilter(this, 'AttentionFilter', {
+      logGroup,
+      filterPattern: logs.FilterPattern.allTerms('domain needs attention'),
+      metricNamespace: 'Edge/ControlPlane',
+      metricName: 'DomainsNeedingAttention',
+      metricValue: '1',
+    });
+    this.attentionAlarm = attention
+      .metric({ statistic: 'Sum', period: interval.toSeconds() > 86_400 ? Duration.days(1) : interval })
+      .createAlarm(this, 'AttentionAlarm', {
+        alarmDescription:
+          'The ownership re-check found custom domains that no longer point at the edge and no longer prove ownership, or failed: they keep being served; look at the re-check log lines',
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    if (props.alarmTopic) {
+      const action = new cloudwatchActions.SnsAction(props.alarmTopic);
+      this.attentionAlarm.addAlarmAction(action);
+      this.attentionAlarm.addOkAction(action);
+    }
 
     acknowledge(this.api, [
       {

@@ -1,6 +1,7 @@
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { type DeploymentConfig, deploymentNames } from '../config/deployment-config.ts';
 import { AcmeAccountKeyInit } from './acme-account-key-init.ts';
@@ -72,6 +73,13 @@ export class GlobalStack extends Stack {
       edgeHostname: names.edgeHostname,
       challengeZone: delegationZone(c.platformDomain),
       logRetention: logRetention(c.logRetentionDays),
+      // The home region's alarm topic, by name: the home regional stack creates it (or the config
+      // names an existing one), and an alarm action may name a topic that does not exist yet.
+      alarmTopic: sns.Topic.fromTopicArn(
+        this,
+        'AlarmTopic',
+        `arn:${this.partition}:sns:${c.homeRegion}:${this.account}:${names.alarmTopic}`,
+      ),
     });
 
     acknowledge(this.acmeAccountKey, [

@@ -101,6 +101,33 @@ describe('ControlApi', () => {
     });
   });
 
+  it('alarms when a re-check finds domains needing attention, to the alarm topic when given', () => {
+    t.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '"domain needs attention"',
+      MetricTransformations: [
+        Match.objectLike({ MetricName: 'DomainsNeedingAttention', MetricNamespace: 'Edge/ControlPlane' }),
+      ],
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'DomainsNeedingAttention',
+      Period: 3600,
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
+    });
+    const withTopic = build({
+      alarmTopic: sns.Topic.fromTopicArn(
+        new Stack(new App(), 'Other', { env: ENV }),
+        'Alarms',
+        'arn:aws:sns:eu-west-1:123456789012:edge-alarms',
+      ),
+    });
+    Template.fromStack(withTopic.stack).hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'DomainsNeedingAttention',
+      AlarmActions: ['arn:aws:sns:eu-west-1:123456789012:edge-alarms'],
+      OKActions: ['arn:aws:sns:eu-west-1:123456789012:edge-alarms'],
+    });
+  });
+
   it('grants only the table items, publishing, the topic key through SNS and its own logs', () => {
     const policies = Object.values(t.findResources('AWS::IAM::Policy'));
     expect(policies).toHaveLength(1);
