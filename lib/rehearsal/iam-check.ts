@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { type CallRecord, readCallRecords } from './aws/record.ts';
+import { resolveIntrinsics } from './intrinsics.ts';
 
 export interface CheckPermissionsOptions {
   /** The synthesized cloud assembly (cdk.out). */
@@ -498,50 +499,12 @@ function rolePolicies(
 
 /** CloudFormation intrinsics resolved for the stack's account, region and partition. */
 function resolve(v: unknown, s: Scope): unknown {
-  if (Array.isArray(v)) return v.map((x) => resolve(x, s));
-  if (v === null || typeof v !== 'object') return v;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
-  if (keys.length === 1 && (keys[0] === 'Ref' || (keys[0] as string).startsWith('Fn::'))) {
-    const k = keys[0] as string;
-    const arg = o[k];
-    switch (k) {
-      case 'Ref':
-        return ref(String(arg), s);
-      case 'Fn::GetAtt': {
-        const [id, attr] = Array.isArray(arg) ? (arg as string[]) : String(arg).split('.');
-        return getAtt(String(id), String(attr), s);
-      }
-      case 'Fn::Join': {
-        const [sep, parts] = arg as [string, unknown[]];
-        return (resolve(parts, s) as unknown[]).map(String).join(sep);
-      }
-      case 'Fn::Sub': {
-        const [text, vars] = typeof arg === 'string' ? [arg, {}] : (arg as [string, Record<string, unknown>]);
-        return text.replace(/\$\{([^}!][^}]*)\}/g, (_, name: string) => {
-          if (name in vars) return String(resolve(vars[name], s));
-          const dot = name.indexOf('.');
-          return dot > 0 && !name.startsWith('AWS::')
-            ? getAtt(name.slice(0, dot), name.slice(dot + 1), s)
-            : ref(name, s);
-        });
-      }
-      case 'Fn::Select': {
-        const [index, items] = arg as [unknown, unknown];
-        const resolved = resolve(items, s);
-        return Array.isArray(resolved)
-          ? resolved[Number(resolve(index, s))]
-          : placeholder(`Fn::Select ${JSON.stringify(arg)}`, s);
-      }
-      case 'Fn::Split': {
-        const [sep, value] = arg as [string, unknown];
-        return String(resolve(value, s)).split(sep);
-      }
-      default:
-        return placeholder(`${k} ${JSON.stringify(arg)}`, s);
-    }
-  }
-  return Object.fromEntries(keys.map((k) => [k, resolve(o[k], s)]));
+  return resolveIntrinsics(v, {
+    ref: (id) => ref(id, s),
+    getAtt: (id, attr) => getAtt(id, attr, s),
+    unmodelled: (fn, arg) => placeholder(`${fn} ${JSON.stringify(arg)}`, s),
+    text: (value) => String(value),
+  });
 }
 
 /** Stays a well-formed ARN (so the evaluator accepts the policy) that no call can match. */

@@ -125,18 +125,23 @@ function getAtt(id: string, attr: string, s: StackScope): string {
   }
 }
 
-function sub(template: string, vars: Record<string, unknown>, s: StackScope): string {
-  return template.replace(/\$\{([^}!][^}]*)\}/g, (_, name: string) => {
-    if (name in vars) return resolveString(vars[name], s);
-    const dot = name.indexOf('.');
-    if (dot > 0 && !name.startsWith('AWS::')) return getAtt(name.slice(0, dot), name.slice(dot + 1), s);
-    return ref(name, s);
-  });
+/**
+ * How one reader of a template answers the leaves of CloudFormation's intrinsic functions. The
+ * runner resolves to what the deployed resources would carry and refuses what it does not model;
+ * the permission check resolves what it can and keeps a placeholder for the rest.
+ */
+export interface IntrinsicReader {
+  ref(logicalId: string): unknown;
+  getAtt(logicalId: string, attribute: string): unknown;
+  /** A function not modelled here, or an `Fn::Select` over something that is not a list. */
+  unmodelled(fn: string, arg: unknown): unknown;
+  /** A resolved value used as text (in `Fn::Sub` and `Fn::Split`). */
+  text(value: unknown): string;
 }
 
-/** Resolves a value of the template to what the deployed resource would carry. */
-export function resolveValue(v: unknown, s: StackScope): unknown {
-  if (Array.isArray(v)) return v.map((x) => resolveValue(x, s));
+/** Walks a template value and resolves every intrinsic function in it with the reader's answers. */
+export function resolveIntrinsics(v: unknown, r: IntrinsicReader): unknown {
+  if (Array.isArray(v)) return v.map((x) => resolveIntrinsics(x, r));
   if (v === null || typeof v !== 'object') return v;
   const o = v as Record<string, unknown>;
   const keys = Object.keys(o);
@@ -145,41 +150,68 @@ export function resolveValue(v: unknown, s: StackScope): unknown {
     const arg = o[k];
     switch (k) {
       case 'Ref':
-        return ref(String(arg), s);
+        return r.ref(String(arg));
       case 'Fn::GetAtt': {
         const [id, attr] = Array.isArray(arg) ? (arg as string[]) : String(arg).split('.');
-        return getAtt(String(id), String(attr), s);
+        return r.getAtt(String(id), String(attr));
       }
       case 'Fn::Join': {
         const [sep, parts] = arg as [string, unknown[]];
-        return (resolveValue(parts, s) as unknown[]).map((p) => String(p)).join(sep);
+        return (resolveIntrinsics(parts, r) as unknown[]).map((p) => String(p)).join(sep);
       }
       case 'Fn::Sub': {
-        if (typeof arg === 'string') return sub(arg, {}, s);
-        const [template, vars] = arg as [string, Record<string, unknown>];
-        return sub(template, vars, s);
+        const [template, vars] =
+          typeof arg === 'string' ? [arg, {}] : (arg as [string, Record<string, unknown>]);
+        return template.replace(/\$\{([^}!][^}]*)\}/g, (_, name: string) => {
+          if (name in vars) return r.text(resolveIntrinsics(vars[name], r));
+          const dot = name.indexOf('.');
+          const value =
+            dot > 0 && !name.startsWith('AWS::')
+              ? r.getAtt(name.slice(0, dot), name.slice(dot + 1))
+              : r.ref(name);
+          return r.text(value);
+        });
       }
       case 'Fn::Select': {
         const [index, list] = arg as [unknown, unknown];
-        return (resolveValue(list, s) as unknown[])[Number(resolveValue(index, s))];
+        const items = resolveIntrinsics(list, r);
+        return Array.isArray(items) ? items[Number(resolveIntrinsics(index, r))] : r.unmodelled(k, arg);
       }
       case 'Fn::Split': {
         const [sep, value] = arg as [string, unknown];
-        return resolveString(value, s).split(sep);
+        return r.text(resolveIntrinsics(value, r)).split(sep);
       }
     }
-    if (k.startsWith('Fn::'))
-      throw new IntrinsicError(`${k} is not modelled by the rehearsal: ${JSON.stringify(v)}`);
+    if (k.startsWith('Fn::')) return r.unmodelled(k, arg);
   }
-  return Object.fromEntries(keys.map((k) => [k, resolveValue(o[k], s)]));
+  return Object.fromEntries(keys.map((k) => [k, resolveIntrinsics(o[k], r)]));
+}
+
+/** The runner's reader: what the deployed resources would carry; anything else is refused. */
+function stackReader(s: StackScope): IntrinsicReader {
+  return {
+    ref: (id) => ref(id, s),
+    getAtt: (id, attr) => getAtt(id, attr, s),
+    unmodelled: (fn, arg) => {
+      throw new IntrinsicError(`${fn} is not modelled by the rehearsal: ${JSON.stringify({ [fn]: arg })}`);
+    },
+    text: (value) => {
+      if (typeof value !== 'string' && typeof value !== 'number') {
+        throw new IntrinsicError(`expected a string, got ${JSON.stringify(value)}`);
+      }
+      return String(value);
+    },
+  };
+}
+
+/** Resolves a value of the template to what the deployed resource would carry. */
+export function resolveValue(v: unknown, s: StackScope): unknown {
+  return resolveIntrinsics(v, stackReader(s));
 }
 
 export function resolveString(v: unknown, s: StackScope): string {
-  const r = resolveValue(v, s);
-  if (typeof r !== 'string' && typeof r !== 'number') {
-    throw new IntrinsicError(`expected a string, got ${JSON.stringify(r)}`);
-  }
-  return String(r);
+  const reader = stackReader(s);
+  return reader.text(resolveIntrinsics(v, reader));
 }
 
 /** `Ref` / `Fn::GetAtt` as this module resolves them, for other readers of the same template. */
