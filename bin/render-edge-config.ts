@@ -8,7 +8,7 @@ import { chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type EdgeConfig, parseEdgeConfig } from '../lib/config/edge-config.ts';
-import { prepareAutoSslDir } from '../lib/edge/auto-ssl-dir.ts';
+import { accountKeyPem, prepareAutoSslDir } from '../lib/edge/auto-ssl-dir.ts';
 import { edgeConfigEnv } from '../lib/edge/environment.ts';
 import { ensureFallbackCertificate } from '../lib/edge/fallback-cert.ts';
 import { renderNginxConf } from '../lib/edge/nginx-conf.ts';
@@ -23,15 +23,8 @@ export interface RenderResult {
 
 /** The account key's thumbprint, or undefined while the secret still holds its placeholder. */
 export function accountThumbprint(secret: string | undefined): string | undefined {
-  if (!secret) return undefined;
-  let pem = secret;
-  if (secret.trimStart().startsWith('{')) {
-    const doc = JSON.parse(secret) as { privateKeyPem?: unknown };
-    if (typeof doc.privateKeyPem !== 'string') return undefined;
-    pem = doc.privateKeyPem;
-  }
-  if (!pem.includes('PRIVATE KEY')) return undefined;
-  return jwkThumbprint(pem);
+  const pem = accountKeyPem(secret);
+  return pem === undefined ? undefined : jwkThumbprint(pem);
 }
 
 /** The EdgeConfig from EDGE_CONFIG plus the thumbprint, validated again inside the task. */
