@@ -1,5 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServiceRequest, StandInContext } from './context.ts';
+import type { NewCallRecord } from './record.ts';
 
 /** An error the stand-in answers in the protocol of the service that raised it. */
 export class AwsApiError extends Error {
@@ -74,4 +76,36 @@ export function xmlEscape(s: string): string {
 /** For AWS JSON services: the error shape the SDK's JSON protocols parse (`__type`, `message`). */
 export function sendJsonError(res: ServerResponse, err: AwsApiError, contentType: string, extra = {}): void {
   sendJson(res, err.status, { __type: err.code, message: err.message, ...extra }, contentType);
+}
+
+/**
+ * One call in the AWS JSON protocol: the operation from `X-Amz-Target`, the JSON input, the AWS
+ * calls it records (written with their outcome, under the caller's principal), then the answer or
+ * the error. `internalCode` names an unexpected failure as the service would; `sendError` replaces
+ * the plain JSON error where the service answers differently.
+ */
+export async function serveJsonCall(
+  r: ServiceRequest,
+  ctx: StandInContext,
+  opts: {
+    readonly contentType: string;
+    readonly internalCode: string;
+    readonly dispatch: (op: string, input: Record<string, unknown>, records: NewCallRecord[]) => unknown;
+    readonly sendError?: (e: AwsApiError) => void;
+  },
+): Promise<void> {
+  const target = String(r.req.headers['x-amz-target'] ?? '');
+  const op = target.slice(target.indexOf('.') + 1);
+  const input = (r.body.length ? JSON.parse(r.body.toString('utf8')) : {}) as Record<string, unknown>;
+  const records: NewCallRecord[] = [];
+  try {
+    const out = await opts.dispatch(op, input, records);
+    for (const rec of records) ctx.recorder.write(rec, 'ok', r.principal);
+    sendJson(r.res, 200, out, opts.contentType);
+  } catch (err) {
+    const e = err instanceof AwsApiError ? err : new AwsApiError(opts.internalCode, String(err), 500);
+    for (const rec of records) ctx.recorder.write(rec, e.code, r.principal);
+    if (opts.sendError) opts.sendError(e);
+    else sendJsonError(r.res, e, opts.contentType);
+  }
 }

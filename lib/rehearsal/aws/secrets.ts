@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join, normalize, sep } from 'node:path';
 import type { ServiceHandler, ServiceRequest, StandInContext } from './context.ts';
-import { AwsApiError, sendJson, sendJsonError } from './http.ts';
+import { AwsApiError, serveJsonCall } from './http.ts';
 import type { NewCallRecord } from './record.ts';
 
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
@@ -18,20 +18,12 @@ export class SecretsStandIn implements ServiceHandler {
     private readonly dir: string | undefined,
   ) {}
 
-  async handle(r: ServiceRequest): Promise<void> {
-    const target = String(r.req.headers['x-amz-target'] ?? '');
-    const op = target.slice(target.indexOf('.') + 1);
-    const input = (r.body.length ? JSON.parse(r.body.toString('utf8')) : {}) as Record<string, unknown>;
-    const records: NewCallRecord[] = [];
-    try {
-      const out = await this.dispatch(op, input, r.region, records);
-      for (const rec of records) this.ctx.recorder.write(rec, 'ok', r.principal);
-      sendJson(r.res, 200, out, CONTENT_TYPE);
-    } catch (err) {
-      const e = err instanceof AwsApiError ? err : new AwsApiError('InternalServiceError', String(err), 500);
-      for (const rec of records) this.ctx.recorder.write(rec, e.code, r.principal);
-      sendJsonError(r.res, e, CONTENT_TYPE);
-    }
+  handle(r: ServiceRequest): Promise<void> {
+    return serveJsonCall(r, this.ctx, {
+      contentType: CONTENT_TYPE,
+      internalCode: 'InternalServiceError',
+      dispatch: (op, input, records) => this.dispatch(op, input, r.region, records),
+    });
   }
 
   private async dispatch(

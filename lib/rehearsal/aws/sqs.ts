@@ -1,5 +1,5 @@
 import type { ServiceHandler, ServiceRequest, StandInContext } from './context.ts';
-import { AwsApiError, md5Hex, sendJson, sendJsonError } from './http.ts';
+import { AwsApiError, md5Hex, sendJsonError, serveJsonCall } from './http.ts';
 import { type MessageAttributeValue, type Queue, QueueModel } from './queue-model.ts';
 import type { NewCallRecord } from './record.ts';
 
@@ -56,21 +56,21 @@ export class SqsStandIn implements ServiceHandler {
     return `arn:${this.ctx.partition}:sqs:${region}:${account}:${name}`;
   }
 
-  async handle(r: ServiceRequest): Promise<void> {
-    const target = String(r.req.headers['x-amz-target'] ?? '');
-    const op = target.slice(target.indexOf('.') + 1);
-    const input = (r.body.length ? JSON.parse(r.body.toString('utf8')) : {}) as Input;
-    const records: NewCallRecord[] = [];
-    try {
-      const out = await this.dispatch(op, input, r, records);
-      for (const rec of records) this.ctx.recorder.write(rec, 'ok', r.principal);
-      sendJson(r.res, 200, out, CONTENT_TYPE);
-    } catch (err) {
-      const e = err instanceof AwsApiError ? err : new AwsApiError('InternalError', String(err), 500);
-      for (const rec of records) this.ctx.recorder.write(rec, e.code, r.principal);
-      r.res.setHeader('x-amzn-query-error', `${QUERY_CODES[e.code] ?? e.code};Sender`);
-      sendJsonError(r.res, new AwsApiError(`com.amazonaws.sqs#${e.code}`, e.message, e.status), CONTENT_TYPE);
-    }
+  handle(r: ServiceRequest): Promise<void> {
+    return serveJsonCall(r, this.ctx, {
+      contentType: CONTENT_TYPE,
+      internalCode: 'InternalError',
+      dispatch: (op, input, records) => this.dispatch(op, input as Input, r, records),
+      // The SQS client reads the code from this header and the prefixed type.
+      sendError: (e) => {
+        r.res.setHeader('x-amzn-query-error', `${QUERY_CODES[e.code] ?? e.code};Sender`);
+        sendJsonError(
+          r.res,
+          new AwsApiError(`com.amazonaws.sqs#${e.code}`, e.message, e.status),
+          CONTENT_TYPE,
+        );
+      },
+    });
   }
 
   private record(
