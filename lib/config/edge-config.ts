@@ -116,6 +116,13 @@ export const edgeConfigSchema = z
          * records that serve during a Redis outage.
          */
         negative: size.default('10m'),
+        /** OCSP responses stapled for certificates that name a responder (edge/ocsp.lua). */
+        ocsp: size.default('8m'),
+        /**
+         * Until when each cached URL may be served stale on an origin's 5xx (stale-if-error), as the
+         * fill hop saw it (edge/fill.lua). An evicted entry only means the origin's 5xx is passed on.
+         */
+        staleIfError: size.default('16m'),
       })
       .prefault({}),
     cache: z
@@ -209,6 +216,18 @@ export const edgeConfigSchema = z
          * nginx's OpenSSL has the group.
          */
         postQuantum: z.boolean().default(false),
+        /**
+         * OCSP stapling for certificates whose chain names a responder (edge/ocsp.lua); fetched in
+         * the background, never during a handshake.
+         */
+        ocsp: z
+          .object({
+            /** Each of connect, send and read to the OCSP responder. */
+            fetchTimeoutMs: milliseconds.default(5000),
+            /** After a failed fetch, no new attempt for the certificate for this long. */
+            failureTtlSeconds: positiveSeconds.default(60),
+          })
+          .prefault({}),
         /** The issuer sidecar, asked on a miss for an allowed domain (native engine). */
         issuerUrl: z.url().optional(),
         /**

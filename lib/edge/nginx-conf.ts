@@ -46,6 +46,7 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       fallback_log_interval_s: config.tls.fallbackLogIntervalSeconds,
       issuer_url: config.tls.issuerUrl ?? null,
       issuer_wait_ms: config.tls.issuerWaitMs,
+      ocsp: { timeout_ms: config.tls.ocsp.fetchTimeoutMs, failure_ttl_s: config.tls.ocsp.failureTtlSeconds },
     },
     routing: {
       record_ttl: config.routing.recordTtlSeconds,
@@ -149,6 +150,8 @@ function view(config: EdgeConfig) {
     shmObjects: sharedDicts.objects,
     shmSslSessions: sharedDicts.sslSessions,
     shmNegative: sharedDicts.negative,
+    shmOcsp: sharedDicts.ocsp,
+    shmStaleIfError: sharedDicts.staleIfError,
     perIpZone: limits.perIpZone,
     connectionsPerIp: limits.connectionsPerIp || null,
     requestsPerSecondPerIp: limits.requestsPerSecondPerIp || null,

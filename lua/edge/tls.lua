@@ -16,6 +16,7 @@ local names = require "edge.names"
 local redis = require "edge.redis"
 local tiered_cache = require "edge.tiered_cache"
 local metrics = require "edge.metrics"
+local ocsp = require "edge.ocsp"
 local log = require "edge.log"
 
 local now = ngx.now
@@ -59,7 +60,8 @@ local function parse(json, name)
     if not key then
         return nil, "failed to parse private key: " .. tostring(err)
     end
-    return { cert = cert, key = key, expiry = tonumber(doc.expiry), name = name }
+    return { cert = cert, key = key, expiry = tonumber(doc.expiry), name = name,
+        ocsp = ocsp.prepare(doc.fullchain_pem, name) }
 end
 
 local certs = tiered_cache.new({
@@ -188,6 +190,9 @@ function _M.certificate()
         metrics.handshake("error")
         log.err("cert_set_failed", { domain = name, err = err })
         return ngx.exit(ngx.ERROR)
+    end
+    if entry.ocsp then
+        ocsp.staple(entry.ocsp)
     end
     if entry.expiry and entry.expiry < now() then
         metrics.handshake("expired")

@@ -1,0 +1,266 @@
+-- OCSP stapling for the certificates edge.tls sets per SNI: nginx's ssl_stapling covers only the
+-- certificates named in nginx.conf.
+--
+-- Whether a certificate has a responder is decided once, when edge.tls parses it (prepare): a
+-- certificate without an OCSP URL in its AIA (Let's Encrypt's, today) costs one table field read
+-- per handshake and never a request. For one with a URL, a handshake staples the response cached
+-- in the edge_ocsp shared dict, if there is one; a missing or half-spent response is fetched by a
+-- timer, never by the handshake (the first handshakes go unstapled). One fetch per certificate per
+-- task at a time (a lock in the dict); a failed fetch is remembered for tls.ocsp.failure_ttl_s, so
+-- a responder outage costs a handshake one shared-dict read.
+local ocsp = require "ngx.ocsp"
+local ssl = require "ngx.ssl"
+local config = require("edge.config").get()
+local log = require "edge.log"
+local metrics = require "edge.metrics"
+
+local byte = string.byte
+local sub = string.sub
+local match = string.match
+local floor = math.floor
+local max = math.max
+local min = math.min
+local tonumber = tonumber
+local tostring = tostring
+local type = type
+local pcall = pcall
+local md5 = ngx.md5
+local time = ngx.time
+local timer_at = ngx.timer.at
+local tcp = ngx.socket.tcp
+local cert_pem_to_der = ssl.cert_pem_to_der
+local responder_of = ocsp.get_ocsp_responder_from_der_chain
+local create_request = ocsp.create_ocsp_request
+local validate_response = ocsp.validate_ocsp_response
+local set_status_resp = ocsp.set_ocsp_status_resp
+
+local _M = {}
+
+local dict = ngx.shared.edge_ocsp
+local conf = config.tls.ocsp
+local TIMEOUT_MS = conf.timeout_ms
+local FAILURE_TTL_S = conf.failure_ttl_s
+-- Connect, send and read, plus a second: the lock outlives a fetch that hangs to its timeouts.
+local LOCK_TTL_S = 3 * TIMEOUT_MS / 1000 + 1
+-- RFC 6960 §4.2.2.1: a response without nextUpdate means newer information is always available.
+local NO_NEXT_UPDATE_TTL_S = 3600
+-- Responses are a few KiB; anything larger is not an OCSP response.
+local MAX_RESPONSE_BYTES = 65536
+local LOCK, FAILED = "l:", "f:"
+
+-- The DER element at pos: its tag, the first and last index of its content.
+local function tlv(s, pos)
+    local tag, len = byte(s, pos, pos + 1)
+    local start = pos + 2
+    if len >= 0x80 then
+        local n = len - 0x80
+        len = 0
+        for i = 0, n - 1 do
+            len = len * 256 + byte(s, start + i)
+        end
+        start = start + n
+    end
+    return tag, start, start + len - 1
+end
+
+local function generalized_time(s)
+    local y, mo, d, h, mi, sec = match(s, "^(%d%d%d%d)(%d%d)(%d%d)(%d%d)(%d%d)(%d%d)")
+    y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+    -- Days since 1970-01-01 in the proleptic Gregorian calendar (years counted from March).
+    if mo <= 2 then
+        y = y - 1
+    end
+    local era = floor(y / 400)
+    local yoe = y - era * 400
+    local doy = floor((153 * ((mo + 9) % 12) + 2) / 5) + d - 1
+    local days = era * 146097 + yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy - 719468
+    return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+
+-- The position after the DER element at pos, and the first index of the element's content.
+local function skip(s, pos)
+    local _, start, last = tlv(s, pos)
+    return last + 1, start
+end
+
+local function enter(s, pos)
+    local _, start = tlv(s, pos)
+    return start
+end
+
+-- The earliest nextUpdate of the single responses in a DER OCSPResponse, or nil when none has one.
+-- Errors on malformed input (the caller uses pcall). The host's lua-resty-core (0.1.25) validates
+-- a response without returning its nextUpdate; the image's returns it.
+local function read_next_update(der)
+    -- OCSPResponse { responseStatus, [0] { responseType, OCTET STRING BasicOCSPResponse } }
+    local pos = skip(der, enter(der, 1))
+    pos = enter(der, enter(der, pos))
+    pos = enter(der, skip(der, pos))
+    -- BasicOCSPResponse { tbsResponseData { [0] version, responderID, producedAt, responses, ... } }
+    pos = enter(der, enter(der, pos))
+    local tag, first, last = tlv(der, pos)
+    while tag ~= 0x30 do
+        pos = last + 1
+        tag, first, last = tlv(der, pos)
+    end
+    local earliest
+    pos = first
+    while pos <= last do
+        -- SingleResponse { certID, certStatus, thisUpdate, [0] nextUpdate, ... }
+        local next_single, field = skip(der, pos)
+        field = skip(der, skip(der, skip(der, field)))
+        if field < next_single then
+            local t, inner = tlv(der, field)
+            if t == 0xA0 then
+                local _, gs, ge = tlv(der, inner)
+                local at = generalized_time(sub(der, gs, ge))
+                earliest = earliest and min(earliest, at) or at
+            end
+        end
+        pos = next_single
+    end
+    return earliest
+end
+
+-- A minimal HTTP/1.0 POST over a cosocket. lua-resty-http is not in Debian's packages (nor
+-- installed in the image), and an OCSP exchange needs one request and one bounded body.
+local function post(url, body)
+    local host, port, path = match(url, "^[Hh][Tt][Tt][Pp]://([%w%.%-]+):?(%d*)(.*)$")
+    if not host then
+        return nil, "not an http:// URL with a host name or IPv4 address"
+    end
+    port = tonumber(port) or 80
+    if path == "" then
+        path = "/"
+    end
+    local sock = tcp()
+    sock:settimeouts(TIMEOUT_MS, TIMEOUT_MS, TIMEOUT_MS)
+    local ok, err = sock:connect(host, port)
+    if not ok then
+        return nil, "failed to connect: " .. err
+    end
+    ok, err = sock:send("POST " .. path .. " HTTP/1.0\r\nHost: " .. host
+        .. "\r\nContent-Type: application/ocsp-request\r\nAccept: application/ocsp-response\r\nContent-Length: "
+        .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
+    if not ok then
+        sock:close()
+        return nil, "failed to send: " .. err
+    end
+    local line
+    line, err = sock:receive("*l")
+    local status = line and tonumber(match(line, "^HTTP/%d%.%d (%d%d%d)"))
+    if status ~= 200 then
+        sock:close()
+        return nil, line and ("responder answered " .. sub(line, 1, 80)) or ("failed to read: " .. err)
+    end
+    local length
+    repeat
+        line, err = sock:receive("*l")
+        if not line then
+            sock:close()
+            return nil, "failed to read headers: " .. err
+        end
+        local value = match(line, "^[Cc][Oo][Nn][Tt][Ee][Nn][Tt]%-[Ll][Ee][Nn][Gg][Tt][Hh]:%s*(%d+)")
+        if value then
+            length = tonumber(value)
+        end
+    until line == ""
+    if length and length > MAX_RESPONSE_BYTES then
+        sock:close()
+        return nil, "response of " .. length .. " bytes"
+    end
+    local data, partial
+    data, err, partial = sock:receive(length or MAX_RESPONSE_BYTES)
+    sock:close()
+    if not data then
+        -- Without Content-Length the body ends where the responder closes.
+        if length or err ~= "closed" or partial == "" then
+            return nil, "failed to read the body: " .. err
+        end
+        data = partial
+    end
+    return data
+end
+
+-- Fetches, checks and caches the response for one certificate. Returns true or nil, err.
+local function refresh(info)
+    local req, err = create_request(info.chain)
+    if not req then
+        return nil, "failed to create the request: " .. err
+    end
+    local resp
+    resp, err = post(info.url, req)
+    if not resp then
+        return nil, err
+    end
+    local ok, next_update = validate_response(resp, info.chain)
+    if not ok then
+        return nil, "invalid response: " .. tostring(next_update)
+    end
+    if type(next_update) ~= "number" then
+        local parsed, value = pcall(read_next_update, resp)
+        next_update = parsed and value or nil
+    end
+    local t = time()
+    local ttl = next_update and (next_update - t) or NO_NEXT_UPDATE_TTL_S
+    if ttl < 2 then
+        return nil, "response expires within a second"
+    end
+    -- Never stapled past nextUpdate; refreshed when half its life is spent. The flags hold the
+    -- refresh time, so a handshake reads one entry.
+    ok, err = dict:set(info.key, resp, ttl, t + max(1, floor(ttl / 2)))
+    if not ok then
+        return nil, "failed to cache the response: " .. err
+    end
+    return true
+end
+
+local function fetch(premature, info)
+    if not premature then
+        local ok, err = refresh(info)
+        if not ok then
+            dict:set(FAILED .. info.key, true, FAILURE_TTL_S)
+            metrics.error("ocsp")
+            log.warn("ocsp_fetch_failed", { domain = info.name, responder = info.url, err = err })
+        end
+    end
+    dict:delete(LOCK .. info.key)
+end
+
+-- What the handshake needs to staple, from the record's fullchain_pem: false when the chain names
+-- no OCSP responder (nothing is ever fetched for it).
+function _M.prepare(fullchain_pem, name)
+    local chain = cert_pem_to_der(fullchain_pem)
+    local url = chain and responder_of(chain)
+    if not url then
+        return false
+    end
+    return { url = url, chain = chain, key = md5(chain), name = name }
+end
+
+-- Staples the cached response, if any, and starts a fetch when none is cached or it is due for
+-- refresh. `info`: what prepare returned.
+function _M.staple(info)
+    local key = info.key
+    local resp, refresh_at = dict:get(key)
+    if resp then
+        local ok, err = set_status_resp(resp)
+        if not ok then
+            metrics.error("ocsp")
+            log.warn("ocsp_staple_failed", { domain = info.name, err = err })
+        end
+        if time() < (refresh_at or 0) then
+            return
+        end
+    end
+    if dict:get(FAILED .. key) or not dict:add(LOCK .. key, true, LOCK_TTL_S) then
+        return
+    end
+    local ok, err = timer_at(0, fetch, info)
+    if not ok then
+        dict:delete(LOCK .. key)
+        log.warn("ocsp_fetch_not_started", { domain = info.name, err = err })
+    end
+end
+
+return _M

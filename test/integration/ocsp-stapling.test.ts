@@ -1,0 +1,243 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect as tlsConnect } from 'node:tls';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../lib/local/ports.ts';
+import { ManagedProcess } from '../../lib/local/process.ts';
+import { type EdgeStack, errorLogProblems, metric, startEdgeStack } from '../harness/edge-stack.ts';
+import { TestBed } from '../harness/testbed.ts';
+
+const run = promisify(execFile);
+const bed = new TestBed('ocsp');
+let stack: EdgeStack;
+let responderLog: string;
+
+/** A CA (the issuer of every leaf below, and the OCSP signer) in the bed's directory. */
+async function makeCa(): Promise<void> {
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    join(bed.dir, 'ca.key'),
+    '-out',
+    join(bed.dir, 'ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Edge test OCSP CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+  ]);
+}
+
+/** A leaf for `name` signed by the CA, with an OCSP responder URL in its AIA when `ocspUrl` is given. */
+async function makeLeaf(name: string, serial: string, ocspUrl?: string) {
+  const base = join(bed.dir, name);
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${base}.key`,
+    '-out',
+    `${base}.csr`,
+    '-subj',
+    `/CN=${name}`,
+  ]);
+  const ext = [`subjectAltName=DNS:${name}`, ...(ocspUrl ? [`authorityInfoAccess=OCSP;URI:${ocspUrl}`] : [])];
+  writeFileSync(`${base}.ext`, `${ext.join('\n')}\n`);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    `${base}.csr`,
+    '-CA',
+    join(bed.dir, 'ca.pem'),
+    '-CAkey',
+    join(bed.dir, 'ca.key'),
+    '-set_serial',
+    `0x${serial}`,
+    '-days',
+    '1',
+    '-extfile',
+    `${base}.ext`,
+    '-out',
+    `${base}.pem`,
+  ]);
+  const cert = readFileSync(`${base}.pem`, 'utf8');
+  return {
+    record: {
+      // As an issuer stores it: the leaf, then its issuer.
+      fullchain_pem: cert + readFileSync(join(bed.dir, 'ca.pem'), 'utf8'),
+      cert_pem: cert,
+      privkey_pem: readFileSync(`${base}.key`, 'utf8'),
+      expiry: Math.floor(Date.now() / 1000) + 86400,
+    },
+    certPath: `${base}.pem`,
+  };
+}
+
+/** One handshake asking for a stapled OCSP response: the certificate's SAN and the staple, if any. */
+function handshake(servername: string): Promise<{ san: string | undefined; staple: Buffer | null }> {
+  return new Promise((resolve, reject) => {
+    let staple: Buffer | null = null;
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: stack.https,
+      servername,
+      requestOCSP: true,
+      rejectUnauthorized: false,
+    });
+    socket.on('OCSPResponse', (response: Buffer) => {
+      staple = response;
+    });
+    socket.once('secureConnect', () => {
+      const san = socket.getPeerCertificate().subjectaltname;
+      socket.end();
+      resolve({ san, staple });
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** What `openssl ocsp` makes of a stapled response for the certificate: e.g. "x.pem: good". */
+async function checkResponse(staple: Buffer, certPath: string): Promise<string> {
+  const file = join(bed.dir, 'staple.der');
+  writeFileSync(file, staple);
+  const ca = join(bed.dir, 'ca.pem');
+  const { stdout } = await run('openssl', [
+    'ocsp',
+    '-respin',
+    file,
+    '-issuer',
+    ca,
+    '-cert',
+    certPath,
+    '-CAfile',
+    ca,
+  ]);
+  return stdout;
+}
+
+function responderRequests(): number {
+  return readFileSync(responderLog, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('Received request')).length;
+}
+
+const STAPLED = 'stapled.ocsp.test';
+const PLAIN = 'plain.ocsp.test';
+const DOWN = 'down.ocsp.test';
+let stapledCert: string;
+
+beforeAll(async () => {
+  stack = await startEdgeStack(bed, { tls: { ocsp: { fetchTimeoutMs: 1000, failureTtlSeconds: 60 } } });
+  await makeCa();
+  const responderPort = await freePort();
+  const deadPort = await freePort();
+  const stapled = await makeLeaf(STAPLED, '1001', `http://127.0.0.1:${responderPort}/`);
+  const plain = await makeLeaf(PLAIN, '1002');
+  const down = await makeLeaf(DOWN, '1003', `http://127.0.0.1:${deadPort}/ocsp`);
+  stapledCert = stapled.certPath;
+  // The responder's database (openssl ca's index format): every leaf valid.
+  const expiry = new Date(Date.now() + 86400_000).toISOString().replace(/[-:T]/g, '').slice(2, 14);
+  writeFileSync(
+    join(bed.dir, 'index.txt'),
+    ['1001', '1002', '1003'].map((s) => `V\t${expiry}Z\t\t${s}\tunknown\t/CN=leaf-${s}\n`).join(''),
+  );
+  responderLog = join(bed.dir, 'ocsp-responder.log');
+  const ca = join(bed.dir, 'ca.pem');
+  bed.track(
+    await ManagedProcess.start({
+      name: 'openssl ocsp',
+      command: 'openssl',
+      args: ['ocsp', '-index', join(bed.dir, 'index.txt'), '-port', String(responderPort)].concat([
+        '-rsigner',
+        ca,
+        '-rkey',
+        join(bed.dir, 'ca.key'),
+        '-CA',
+        ca,
+        '-ndays',
+        '1',
+      ]),
+      logFile: responderLog,
+      // Not a connection probe: openssl ocsp waits forever on a connection that sent nothing.
+      ready: async () => readFileSync(responderLog, 'utf8').includes('waiting for OCSP client connections'),
+    }),
+  );
+  await stack.putCert(STAPLED, stapled.record);
+  await stack.putCert(PLAIN, plain.record);
+  await stack.putCert(DOWN, down.record);
+});
+
+describe('OCSP stapling', () => {
+  it('staples a valid response for a certificate whose chain names a responder, fetched in the background', async () => {
+    let staple: Buffer | null = null;
+    for (let i = 0; i < 100 && !staple; i++) {
+      const res = await handshake(STAPLED);
+      expect(res.san).toBe(`DNS:${STAPLED}`);
+      staple = res.staple;
+      if (!staple) await sleep(100);
+    }
+    expect(staple).not.toBeNull();
+    expect(await checkResponse(staple as Buffer, stapledCert)).toContain(`${stapledCert}: good`);
+    // Cached: more handshakes staple without asking the responder again.
+    const asked = responderRequests();
+    expect(asked).toBeGreaterThanOrEqual(1);
+    for (let i = 0; i < 5; i++) expect((await handshake(STAPLED)).staple).not.toBeNull();
+    expect(responderRequests()).toBe(asked);
+  });
+
+  it('fetches nothing and staples nothing for a certificate without an OCSP URL', async () => {
+    const asked = responderRequests();
+    for (let i = 0; i < 5; i++) {
+      const res = await handshake(PLAIN);
+      expect(res.san).toBe(`DNS:${PLAIN}`);
+      expect(res.staple).toBeNull();
+    }
+    // Long enough for a background fetch to have reached the responder, had one started.
+    await sleep(1000);
+    expect(responderRequests()).toBe(asked);
+    expect(readFileSync(stack.edge.errorLog, 'utf8')).not.toContain(PLAIN);
+  });
+
+  it('keeps handshaking without a staple while the responder is down, and logs why', async () => {
+    const failures = await metric(stack, 'edge_errors_total{kind="ocsp"}');
+    let line: string | undefined;
+    for (let i = 0; i < 50 && !line; i++) {
+      const res = await handshake(DOWN);
+      expect(res.san).toBe(`DNS:${DOWN}`);
+      expect(res.staple).toBeNull();
+      line = readFileSync(stack.edge.errorLog, 'utf8')
+        .split('\n')
+        .find((l) => l.includes('"event":"ocsp_fetch_failed"') && l.includes(DOWN));
+      if (!line) await sleep(100);
+    }
+    expect(line).toMatch(/failed to connect: connection refused/);
+    expect(line).not.toMatch(/PRIVATE KEY/);
+    // The failure is remembered: more handshakes start no fetch and log nothing more.
+    for (let i = 0; i < 5; i++) expect((await handshake(DOWN)).staple).toBeNull();
+    await sleep(300);
+    const lines = readFileSync(stack.edge.errorLog, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"event":"ocsp_fetch_failed"') && l.includes(DOWN));
+    expect(lines).toHaveLength(1);
+    await sleep(300); // metrics are flushed on a timer
+    expect(await metric(stack, 'edge_errors_total{kind="ocsp"}')).toBe(failures + 1);
+    expect(errorLogProblems(stack)).toEqual([]);
+  });
+});
