@@ -12,8 +12,11 @@ export interface CertOptions {
   days?: number;
   /** Key algorithm; ECDSA P-256 by default, as the issuer makes them. */
   key?: SelfSignedOptions['key'];
-  /** PEM form of the private key: PKCS#8 ("PRIVATE KEY", the default) or SEC1 ("EC PRIVATE KEY"). */
-  keyFormat?: 'pkcs8' | 'sec1';
+  /**
+   * PEM form of the private key: PKCS#8 ("PRIVATE KEY", the default) or SEC1 ("EC PRIVATE KEY"),
+   * also SEC1 without its optional public point (`sec1-no-public`).
+   */
+  keyFormat?: 'pkcs8' | 'sec1' | 'sec1-no-public';
 }
 
 /** A self-signed certificate for the given names, as lua-resty-auto-ssl stores it (demo and tests). */
@@ -36,6 +39,8 @@ export async function makeCertRecord(
       key: opts.key,
     });
     if (opts.keyFormat === 'sec1') await run('openssl', ['ec', '-in', key, '-out', key]);
+    if (opts.keyFormat === 'sec1-no-public')
+      await run('openssl', ['ec', '-in', key, '-out', key, '-no_public']);
     const cert = await readFile(crt, 'utf8');
     return {
       fullchain_pem: cert,

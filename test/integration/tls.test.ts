@@ -67,6 +67,9 @@ describe('certificate selection', () => {
   it.each([
     ['ECDSA P-256, PKCS#8', { key: 'ec-p256', keyFormat: 'pkcs8' }],
     ['ECDSA P-256, SEC1', { key: 'ec-p256', keyFormat: 'sec1' }],
+    // No public point in the DER: edge.private_key cannot build the provider key and takes the
+    // legacy path, which computes the point.
+    ['ECDSA P-256, SEC1 without the public point', { key: 'ec-p256', keyFormat: 'sec1-no-public' }],
     ['ECDSA P-384, PKCS#8', { key: 'ec-p384', keyFormat: 'pkcs8' }],
     ['RSA 2048', { key: 'rsa-2048' }],
   ] as const)('serves a certificate whose key is %s', async (_what, opts) => {
