@@ -2,7 +2,9 @@
  * The `edge-config` init container: renders nginx.conf from the task's EdgeConfig, makes the
  * fallback certificate, prepares the edge's writable volumes, then exits 0 so `edge` starts.
  * Its environment contract is `edgeConfigEnv` (lib/edge/environment.ts): EDGE_CONFIG,
- * EDGE_CONF_DIR, EDGE_FILES_OWNER, EDGE_ACME_ACCOUNT_KEY (secret), EDGE_LOG_LEVEL.
+ * EDGE_CONF_DIR, EDGE_FILES_OWNER, EDGE_ACME_ACCOUNT_KEY (secret), EDGE_TICKET_SECRET (secret),
+ * EDGE_LOG_LEVEL. It also writes the session ticket keys derived from the region's secret, so
+ * nginx never holds the secret itself (lib/edge/ticket-keys.ts).
  */
 import { chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { accountKeyPem, prepareAutoSslDir } from '../lib/edge/auto-ssl-dir.ts';
 import { edgeConfigEnv } from '../lib/edge/environment.ts';
 import { ensureFallbackCertificate } from '../lib/edge/fallback-cert.ts';
 import { renderNginxConf } from '../lib/edge/nginx-conf.ts';
+import { type TicketKeyWindow, writeConfiguredTicketKeys } from '../lib/edge/ticket-keys.ts';
 import { jwkThumbprint } from '../lib/sidecars/issuer/account-key.ts';
 import { runMain, startSidecar } from '../lib/sidecars/runtime/start.ts';
 
@@ -19,6 +22,8 @@ export interface RenderResult {
   readonly config: EdgeConfig;
   readonly confPath: string;
   readonly thumbprint?: string;
+  /** The ticket key window written (none while tickets are off). */
+  readonly tickets?: TicketKeyWindow;
 }
 
 /** The account key's thumbprint, or undefined while the secret still holds its placeholder. */
@@ -73,6 +78,13 @@ async function renderFromVars(vars: ReturnType<typeof edgeConfigEnv.parse>): Pro
   // auto-ssl: dehydrated's drop-in (the CA's trust) and the deployment's shared account key.
   if (config.tls.engine === 'auto-ssl') await prepareAutoSslDir(config, vars.acmeAccountKey);
   await ensureFallbackCertificate(config.paths.fallbackCert, config.paths.fallbackKey);
+  let tickets: TicketKeyWindow | undefined;
+  if (config.tls.sessionTickets.enabled) {
+    if (!vars.ticketSecret) {
+      throw new Error('EDGE_TICKET_SECRET is required while tls.sessionTickets.enabled is true');
+    }
+    tickets = await writeConfiguredTicketKeys(config, vars.ticketSecret);
+  }
   const confPath = join(confDir, 'nginx.conf');
   await writeFile(confPath, renderNginxConf(config), { mode: 0o644 });
 
@@ -81,7 +93,7 @@ async function renderFromVars(vars: ReturnType<typeof edgeConfigEnv.parse>): Pro
     const [uid = 0, gid = 0] = owner.split(':').map(Number);
     for (const dir of [confDir, runDir, cacheDir]) await chownTree(dir, uid, gid);
   }
-  return { config, confPath, ...(thumbprint ? { thumbprint } : {}) };
+  return { config, confPath, ...(thumbprint ? { thumbprint } : {}), ...(tickets ? { tickets } : {}) };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
@@ -89,7 +101,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     const { config: vars, log } = startSidecar(edgeConfigEnv);
     const r = await renderFromVars(vars);
     log.info(
-      { engine: r.config.tls.engine, conf: r.confPath, statelessChallenges: Boolean(r.thumbprint) },
+      {
+        engine: r.config.tls.engine,
+        conf: r.confPath,
+        statelessChallenges: Boolean(r.thumbprint),
+        // Epoch numbers only: never key material.
+        ...(r.tickets ? { ticketKeyEpochs: { from: r.tickets.epoch - 1, to: r.tickets.last } } : {}),
+      },
       'edge config rendered',
     );
   });

@@ -208,7 +208,27 @@ export const edgeConfigSchema = z
         missTtlSeconds: positiveSeconds.default(10),
         /** Fallback handshakes are logged one line per worker per this interval, with their count. */
         fallbackLogIntervalSeconds: positiveSeconds.default(10),
+        /** `ssl_session_timeout`: a session (cache entry or ticket) resumes for at most this long. */
         sessionTimeoutSeconds: positiveSeconds.default(3600),
+        /**
+         * Session tickets whose keys every task of the region derives from one region secret
+         * (lib/edge/ticket-keys.ts), so a returning visitor resumes on whichever task the NLB picks.
+         * Keys change every epoch; a key encrypts in its epoch and decrypts from the epoch before
+         * (clock skew between tasks) to the one after (tickets issued at the end of its epoch).
+         */
+        sessionTickets: z
+          .object({
+            /** Off: `ssl_session_tickets off`, the shared session cache alone (per task). */
+            enabled: z.boolean().default(true),
+            /** Length of a key's epoch; at least `sessionTimeoutSeconds` (see the check below). */
+            epochSeconds: positiveSeconds.default(3600),
+            /**
+             * Keys written at start, in epochs (default 30 days of hourly keys). A task older than
+             * this keeps its last key and logs `session ticket keys not rotated` at error level.
+             */
+            horizonEpochs: z.number().int().min(3).max(100_000).default(720),
+          })
+          .prefault({}),
         /**
          * Offer the hybrid post-quantum group X25519MLKEM768 first (`ssl_ecdh_curve`). Needs
          * OpenSSL 3.5 (the trixie image); nginx refuses to start on an older one. Default: off,
@@ -383,7 +403,11 @@ export const edgeConfigSchema = z
 function checkNginx(
   c: {
     nginx: { workerConnections: number; workerRlimitNofile?: number | undefined };
-    tls: { issuerWaitMs: number };
+    tls: {
+      issuerWaitMs: number;
+      sessionTimeoutSeconds: number;
+      sessionTickets: { enabled: boolean; epochSeconds: number };
+    };
     timeouts: { clientHeaderMs: number };
   },
   ctx: z.RefinementCtx,
@@ -395,6 +419,16 @@ function checkNginx(
       code: 'custom',
       path: ['tls', 'issuerWaitMs'],
       message: `${c.tls.issuerWaitMs} is not below timeouts.clientHeaderMs ${c.timeouts.clientHeaderMs}: nginx would drop the handshake before the fallback certificate is served`,
+    });
+  }
+  // A ticket issued at the end of epoch N is decrypted with key N until it expires; key N is kept
+  // for one epoch after its own, so the ticket must expire within one epoch.
+  const { sessionTickets, sessionTimeoutSeconds } = c.tls;
+  if (sessionTickets.enabled && sessionTickets.epochSeconds < sessionTimeoutSeconds) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tls', 'sessionTickets', 'epochSeconds'],
+      message: `${sessionTickets.epochSeconds} is below tls.sessionTimeoutSeconds ${sessionTimeoutSeconds}: tickets would outlive the keys that decrypt them`,
     });
   }
   const { workerConnections, workerRlimitNofile } = c.nginx;

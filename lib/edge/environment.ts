@@ -28,6 +28,12 @@ export const edgeConfigEnv = defineEnvContract('render-edge-config', {
     false,
     'The ACME account key (PEM, or JSON with privateKeyPem): its thumbprint makes HTTP-01 answers stateless.',
   ),
+  ticketSecret: env.secret(
+    'EDGE_TICKET_SECRET',
+    z.string().min(32, 'at least 32 characters').optional(),
+    false,
+    "The region's session ticket secret: every task derives the same ticket keys from it (lib/edge/ticket-keys.ts). Needed while tls.sessionTickets is on.",
+  ),
   logLevel: env.optional(
     'EDGE_LOG_LEVEL',
     z.enum(['debug', 'info', 'warn', 'error']).default('info'),

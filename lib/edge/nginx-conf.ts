@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Mustache from 'mustache';
 import type { EdgeConfig } from '../config/edge-config.ts';
+import { ticketKeyDir } from './ticket-keys.ts';
 
 /**
  * Where the template may be, seen from this module: `lib/edge/` in the source tree (tsx, tests),
@@ -79,6 +80,11 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       dns_valid_s: config.routing.resolverValidSeconds,
     },
     acme: { thumbprint: config.acme.accountThumbprint ?? null },
+    tickets: {
+      enabled: config.tls.sessionTickets.enabled,
+      dir: ticketKeyDir(config),
+      epoch_s: config.tls.sessionTickets.epochSeconds,
+    },
     limits: { purge_body_bytes: config.limits.purgeBodyBytes },
   };
 }
@@ -175,6 +181,8 @@ function view(config: EdgeConfig) {
     resolvers: routing.resolvers.join(' '),
     resolverValidSeconds: routing.resolverValidSeconds,
     sessionTimeoutSeconds: tls.sessionTimeoutSeconds,
+    sessionTickets: tls.sessionTickets.enabled,
+    ticketKeyDir: ticketKeyDir(config),
     compression: config.compression.enabled,
     brotli: config.compression.enabled && config.compression.brotli,
     gzipLevel: config.compression.gzipLevel,

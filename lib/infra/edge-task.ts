@@ -47,6 +47,11 @@ export interface EdgeTaskProps {
   readonly acmeAccountKey: secretsmanager.ISecret;
   /** Bearer token of the edge's control listener (purge). */
   readonly controlToken: secretsmanager.ISecret;
+  /**
+   * The region's session ticket secret: `edge-config` derives the ticket keys from it, the same in
+   * every task of the region (lib/edge/ticket-keys.ts). Only that init container receives it.
+   */
+  readonly ticketSecret: secretsmanager.ISecret;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -121,6 +126,7 @@ export class EdgeTask extends Construct {
         confDir: TASK_PATHS.confDir,
         filesOwner: EDGE_UID,
         acmeAccountKey: ecs.Secret.fromSecretsManager(props.acmeAccountKey),
+        ticketSecret: ecs.Secret.fromSecretsManager(props.ticketSecret),
       }),
       memoryReservationMiB: 64,
     });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lchown, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import { type EdgeConfig, type EdgeConfigInput, parseEdgeConfig } from '../confi
 import { ensureFallbackCertificate } from '../edge/fallback-cert.ts';
 import { renderNginxConf } from '../edge/nginx-conf.ts';
 import { detectNginxRuntime } from '../edge/nginx-runtime.ts';
+import { localTicketSecret, writeConfiguredTicketKeys } from '../edge/ticket-keys.ts';
 import { ManagedProcess } from './process.ts';
 
 const run = promisify(execFile);
@@ -21,7 +22,21 @@ export interface LocalEdgeOptions {
   readonly controlToken: string;
   /** Everything else of the EdgeConfig; paths and modules are filled in for this machine. */
   readonly config: Omit<EdgeConfigInput, 'paths'> & { paths?: DeepPartial<EdgeConfigInput['paths']> };
+  /**
+   * The region's session ticket secret, generated there once when missing. Edges given the same
+   * file resume each other's tickets. Default: `ticket-secret` in `dir`.
+   */
+  readonly ticketSecretFile?: string;
+  /**
+   * Run nginx's master (and so its workers) as this user when started as root, as in the task:
+   * the worker that rotates the ticket keys can then signal its master to reload. Default: the
+   * current user (as root: a root master, workers as nobody, which cannot signal it).
+   */
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
+
+/** The user a root nginx master gives its workers when nginx.conf names none. */
+const NOBODY = { uid: 65534, gid: 65534 };
 
 export interface LocalEdge {
   readonly config: EdgeConfig;
@@ -77,8 +92,22 @@ export async function assertWorkersCanEnter(dir: string, what: string): Promise<
   }
 }
 
-/** Writes the rendered nginx.conf and checks it with `nginx -t`; returns its path. */
-export async function prepareEdge(config: EdgeConfig, env: NodeJS.ProcessEnv): Promise<string> {
+export interface PrepareEdgeOptions {
+  /** See LocalEdgeOptions.ticketSecretFile. */
+  readonly ticketSecretFile?: string;
+  /** See LocalEdgeOptions.user: it is given the run directory and the cache. */
+  readonly user?: { readonly uid: number; readonly gid: number };
+}
+
+/**
+ * Writes the rendered nginx.conf and the session ticket keys, and checks them with `nginx -t`;
+ * returns the config's path.
+ */
+export async function prepareEdge(
+  config: EdgeConfig,
+  env: NodeJS.ProcessEnv,
+  opts: PrepareEdgeOptions = {},
+): Promise<string> {
   const runtime = detectNginxRuntime();
   await mkdir(join(config.paths.runDir, 'tmp'), { recursive: true });
   // The fill hop's socket (nginx.conf) outlives an nginx that was killed; bind would then fail.
@@ -89,6 +118,14 @@ export async function prepareEdge(config: EdgeConfig, env: NodeJS.ProcessEnv): P
   await assertWorkersCanEnter(config.paths.runDir, 'the run directory (EDGE_RUN_DIR)');
   await assertWorkersCanEnter(config.paths.cacheDir, 'the cache directory');
   await ensureFallbackCertificate(config.paths.fallbackCert, config.paths.fallbackKey);
+  const root = process.getuid?.() === 0;
+  if (config.tls.sessionTickets.enabled) {
+    const secret = await localTicketSecret(
+      opts.ticketSecretFile ?? join(config.paths.runDir, 'ticket-secret'),
+    );
+    // The worker that relinks the keys each epoch owns their directory: as root, nobody.
+    await writeConfiguredTicketKeys(config, secret, root ? { owner: opts.user ?? NOBODY } : {});
+  }
   const confPath = join(config.paths.runDir, 'nginx.conf');
   await writeFile(confPath, renderNginxConf(config));
   try {
@@ -97,7 +134,22 @@ export async function prepareEdge(config: EdgeConfig, env: NodeJS.ProcessEnv): P
     const e = err as { stderr?: string };
     throw new Error(`nginx -t failed for ${confPath}:\n${e.stderr ?? String(err)}`);
   }
+  if (root && opts.user) {
+    // The ticket secret stays root's: nginx needs only the keys derived from it.
+    const keep = new Set([opts.ticketSecretFile ?? join(config.paths.runDir, 'ticket-secret')]);
+    for (const dir of [config.paths.runDir, config.paths.cacheDir]) await chownTree(dir, opts.user, keep);
+  }
   return confPath;
+}
+
+async function chownTree(path: string, user: { uid: number; gid: number }, keep: Set<string>): Promise<void> {
+  await lchown(path, user.uid, user.gid);
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    const child = join(path, entry.name);
+    if (keep.has(child)) continue;
+    if (entry.isDirectory()) await chownTree(child, user, keep);
+    else await lchown(child, user.uid, user.gid);
+  }
 }
 
 function controlGet(config: EdgeConfig, path: string): Promise<number> {
@@ -118,13 +170,18 @@ function controlGet(config: EdgeConfig, path: string): Promise<number> {
 export async function startEdge(opts: LocalEdgeOptions): Promise<LocalEdge> {
   const config = localEdgeConfig(opts);
   const env = { ...process.env, EDGE_CONTROL_TOKEN: opts.controlToken };
-  const confPath = await prepareEdge(config, env);
+  const prepared = {
+    ...(opts.ticketSecretFile ? { ticketSecretFile: opts.ticketSecretFile } : {}),
+    ...(opts.user ? { user: opts.user } : {}),
+  };
+  const confPath = await prepareEdge(config, env, prepared);
   const runtime = detectNginxRuntime();
   const proc = await ManagedProcess.start({
     name: `nginx:${config.region}`,
     command: runtime.binary,
     args: ['-p', config.paths.runDir, '-c', confPath],
     env,
+    ...(opts.user && process.getuid?.() === 0 ? { user: opts.user } : {}),
     logFile: join(config.paths.runDir, 'nginx.stdout.log'),
     stopSignal: 'SIGQUIT',
     ready: async () => (await controlGet(config, '/healthz')) === 200,

@@ -15,6 +15,8 @@ export interface ProcessSpec {
   readonly readyTimeoutMs?: number;
   /** Signal for a graceful stop (nginx: SIGQUIT lets in-flight requests finish). */
   readonly stopSignal?: NodeJS.Signals;
+  /** Run as this user (the caller is root). */
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
 
 /** A child process started for the local edge or a test, stopped for sure. */
@@ -49,6 +51,7 @@ export class ManagedProcess {
       env: spec.env ?? process.env,
       cwd: spec.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
     });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });

@@ -24,6 +24,7 @@ function _M.init_worker()
     -- (certificates), so neither costs anything on the handshake path.
     require("edge.metrics").init_worker()
     require("edge.tiered_cache").init_worker()
+    require("edge.ticket_keys").init_worker()
 end
 
 return _M

@@ -52,15 +52,38 @@ describe('the edge-config init container', () => {
       EDGE_CONFIG: JSON.stringify({ ...task, paths }),
       EDGE_CONF_DIR: join(root, 'etc/edge'),
       EDGE_ACME_ACCOUNT_KEY: pem,
+      EDGE_TICKET_SECRET: 's'.repeat(64),
     });
     const conf = readFileSync(result.confPath, 'utf8');
     expect(result.thumbprint).toBe(accountThumbprint(pem));
     expect(conf).toContain(`"thumbprint":"${result.thumbprint}"`);
     expect(conf).toContain('require("edge.auto_ssl").certificate(auto_ssl)');
     expect(readFileSync(join(root, 'etc/edge/fallback.crt'), 'utf8')).toContain('BEGIN CERTIFICATE');
+    expect(result.tickets?.dir).toBe(join(root, 'var/run/edge/tickets'));
+    expect(readFileSync(join(root, 'var/run/edge/tickets/current.key'))).toHaveLength(80);
     for (const dir of ['var/run/edge/tmp', 'var/run/edge/auto-ssl', 'var/cache/edge']) {
       expect(existsSync(join(root, dir)), dir).toBe(true);
     }
+  });
+
+  it('refuses to start without the ticket secret while tickets are on', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'edge-render-'));
+    dirs.push(root);
+    const config = {
+      platformDomain: 'platform.example',
+      paths: {
+        runDir: root,
+        luaDir: root,
+        cacheDir: root,
+        fallbackCert: join(root, 'f.crt'),
+        fallbackKey: join(root, 'f.key'),
+        errorLog: '/dev/stderr',
+        accessLog: '/dev/stdout',
+      },
+    };
+    await expect(
+      renderEdgeFiles({ EDGE_CONFIG: JSON.stringify(config), EDGE_CONF_DIR: join(root, 'etc') }),
+    ).rejects.toThrow('EDGE_TICKET_SECRET is required while tls.sessionTickets.enabled is true');
   });
 
   it('refuses to start without EDGE_CONFIG', async () => {

@@ -26,10 +26,17 @@ describe('security defaults in the rendered nginx.conf', () => {
     expect(off).not.toContain('limit_req');
   });
 
-  it('offers classical groups unless post-quantum is asked for, and no session tickets', () => {
+  it('offers classical groups unless post-quantum is asked for; tickets with the region-derived keys, or off', () => {
     const classical = renderNginxConf(config());
     expect(classical).toContain('ssl_ecdh_curve X25519:prime256v1:secp384r1;');
-    expect(classical).toContain('ssl_session_tickets off;');
+    expect(classical).toContain('ssl_session_tickets on;');
+    // The first key encrypts: it must be the current epoch's.
+    expect(classical.match(/ssl_session_ticket_key \S+\/tickets\/(\w+)\.key;/g)).toEqual(
+      ['current', 'previous', 'next'].map((n) => `ssl_session_ticket_key /srv/edge/tickets/${n}.key;`),
+    );
+    const off = renderNginxConf(config({ tls: { sessionTickets: { enabled: false } } }));
+    expect(off).toContain('ssl_session_tickets off;');
+    expect(off).not.toContain('ssl_session_ticket_key');
     expect(renderNginxConf(config({ tls: { postQuantum: true } }))).toContain(
       'ssl_ecdh_curve X25519MLKEM768:X25519:prime256v1:secp384r1;',
     );

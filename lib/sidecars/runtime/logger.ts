@@ -22,6 +22,9 @@ export const REDACT_PATHS = [
   'acmeEabHmacKey',
   '*.acmeEabHmacKey',
   'config.acme.cas[*].eab.hmacKey',
+  // the region's session ticket secret (the keys derived from it are never logged)
+  'ticketSecret',
+  '*.ticketSecret',
   // bearer tokens
   'token',
   '*.token',

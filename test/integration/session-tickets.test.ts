@@ -1,0 +1,213 @@
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, type SecureVersion } from 'node:tls';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { EdgeConfigInput } from '../../lib/config/edge-config.ts';
+import {
+  deriveTicketKey,
+  localTicketSecret,
+  ticketEpoch,
+  ticketKeyName,
+} from '../../lib/edge/ticket-keys.ts';
+import { type LocalEdge, startEdge } from '../../lib/local/edge-server.ts';
+import { freePort } from '../../lib/local/ports.ts';
+import { startRedisServer } from '../../lib/local/redis-server.ts';
+import { TestBed } from '../harness/testbed.ts';
+
+/**
+ * Several edges (real nginx, separate run directories) standing for the tasks of one region:
+ * a ticket one of them issued resumes on another that derived its keys from the same region
+ * secret, and on none with another secret; across an epoch boundary (short epochs here) the
+ * previous epoch's tickets still resume while the new epoch's key encrypts.
+ */
+const bed = new TestBed('session-tickets');
+// Started as root, the edges run as nobody, master included (as in the task): the worker that
+// rotates the keys may then signal its master. Nobody must be able to enter the bed.
+chmodSync(bed.dir, 0o755);
+const asTask = process.getuid?.() === 0 ? { user: { uid: 65534, gid: 65534 } } : {};
+const SNI = 'returning.example';
+const SHORT_EPOCH_S = 8;
+
+let redisPort: number;
+const regionSecret = join(bed.dir, 'region-secret');
+const otherSecret = join(bed.dir, 'other-secret');
+
+async function edge(name: string, secretFile: string, tls: EdgeConfigInput['tls'] = {}): Promise<LocalEdge> {
+  const dir = join(bed.dir, name);
+  mkdirSync(dir);
+  const [http, https, control] = [await freePort(), await freePort(), await freePort()];
+  const e = await startEdge({
+    dir,
+    controlToken: 't'.repeat(32),
+    ticketSecretFile: secretFile,
+    ...asTask,
+    config: {
+      platformDomain: 'platform.test',
+      listen: { address: '127.0.0.1', httpPort: http, httpsPort: https, controlPort: control },
+      redis: { port: redisPort },
+      nginx: { workerProcesses: 2, errorLogLevel: 'info' },
+      tls,
+    },
+  });
+  bed.track(e.process);
+  return e;
+}
+
+interface Visit {
+  reused: boolean;
+  /** The session the edge gave (its latest ticket), to come back with. */
+  session: Buffer;
+  /** The key name the ticket starts with: which key encrypted it. */
+  keyName: string;
+}
+
+/** One visit: a handshake (offering `session` if given), then the ticket the edge sent. */
+function visit(e: LocalEdge, version: SecureVersion, session?: Buffer): Promise<Visit> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({
+      host: '127.0.0.1',
+      port: e.config.listen.httpsPort,
+      servername: SNI,
+      rejectUnauthorized: false,
+      minVersion: version,
+      maxVersion: version,
+      ...(session ? { session } : {}),
+    });
+    const timer = setTimeout(
+      () => socket.destroy(new Error(`no session ticket from ${e.config.region}`)),
+      5000,
+    );
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    const done = (fresh: Buffer | undefined) => {
+      clearTimeout(timer);
+      const ticket = socket.getTLSTicket();
+      const result = {
+        reused: socket.isSessionReused(),
+        session: fresh ?? (socket.getSession() as Buffer),
+        keyName: ticket ? ticket.subarray(0, 16).toString('hex') : '(no ticket)',
+      };
+      socket.destroy();
+      resolve(result);
+    };
+    if (version === 'TLSv1.3') {
+      // TLS 1.3 tickets arrive after the handshake, with the first read.
+      socket.once('session', done);
+      socket.resume();
+    } else {
+      // TLS 1.2: the ticket is part of the handshake (none new when a current one resumed).
+      socket.once('secureConnect', () => done(undefined));
+    }
+  });
+}
+
+function keyNameOf(secret: string, e: LocalEdge, epoch: number): string {
+  return ticketKeyName(deriveTicketKey(secret, e.config.region, epoch)).toString('hex');
+}
+
+function problems(e: LocalEdge): string[] {
+  return readFileSync(e.errorLog, 'utf8')
+    .split('\n')
+    .filter((l) => /\[(error|crit|alert|emerg)\]/.test(l));
+}
+
+let a: LocalEdge;
+let b: LocalEdge;
+let stranger: LocalEdge;
+let secret: string;
+
+beforeAll(async () => {
+  redisPort = await freePort();
+  bed.track(await startRedisServer({ port: redisPort, dir: bed.dir }));
+  secret = await localTicketSecret(regionSecret);
+  a = await edge('a', regionSecret);
+  b = await edge('b', regionSecret);
+  stranger = await edge('stranger', otherSecret);
+}, 60_000);
+
+describe.each(['TLSv1.3', 'TLSv1.2'] as const)('session tickets across tasks of a region, %s', (version) => {
+  it('a ticket from one task resumes on another task of the region', async () => {
+    const first = await visit(a, version);
+    expect(first.reused).toBe(false);
+    const epoch = ticketEpoch(Date.now(), a.config.tls.sessionTickets.epochSeconds);
+    // Encrypted with the current epoch's key (a boundary may pass in between: then the next's).
+    expect([keyNameOf(secret, a, epoch), keyNameOf(secret, a, epoch + 1)]).toContain(first.keyName);
+    const back = await visit(b, version, first.session);
+    expect(back.reused).toBe(true);
+    // And back again with the ticket the second task gave.
+    expect((await visit(a, version, back.session)).reused).toBe(true);
+  });
+
+  it('a ticket from another secret does not resume: a full handshake, no error', async () => {
+    const first = await visit(stranger, version);
+    const back = await visit(a, version, first.session);
+    expect(back.reused).toBe(false);
+    expect((await visit(b, version, back.session)).reused).toBe(true);
+  });
+});
+
+describe('key rotation at an epoch boundary', () => {
+  let r1: LocalEdge;
+  let r2: LocalEdge;
+  const short = { sessionTimeoutSeconds: SHORT_EPOCH_S, sessionTickets: { epochSeconds: SHORT_EPOCH_S } };
+
+  beforeAll(async () => {
+    r1 = await edge('r1', regionSecret, short);
+    r2 = await edge('r2', regionSecret, short);
+  }, 60_000);
+
+  /** Waits until the edge's new workers encrypt with `epoch`'s key (its reload is done). */
+  async function encryptsWith(e: LocalEdge, epoch: number, version: SecureVersion): Promise<Visit> {
+    const want = keyNameOf(secret, e, epoch);
+    const deadline = Date.now() + 3 * SHORT_EPOCH_S * 1000;
+    for (;;) {
+      const v = await visit(e, version);
+      if (v.keyName === want || Date.now() > deadline) return v;
+      await sleep(100);
+    }
+  }
+
+  it.each(['TLSv1.3', 'TLSv1.2'] as const)(
+    '%s: a ticket of the previous epoch still resumes, and the new key encrypts',
+    async (version) => {
+      // A ticket from late in an epoch, so that it is still young after the boundary.
+      const ms = SHORT_EPOCH_S * 1000;
+      const untilLate = ms - (Date.now() % ms) - 2500;
+      await sleep(untilLate > 0 ? untilLate : untilLate + ms);
+      const old = await visit(r1, version);
+      const epoch = ticketEpoch(Date.now(), SHORT_EPOCH_S);
+      expect(old.keyName).toBe(keyNameOf(secret, r1, epoch));
+
+      // The boundary: each edge relinks its keys and reloads itself.
+      const fresh = await encryptsWith(r1, epoch + 1, version);
+      expect(fresh.keyName).toBe(keyNameOf(secret, r1, epoch + 1));
+      expect((await encryptsWith(r2, epoch + 1, version)).keyName).toBe(keyNameOf(secret, r2, epoch + 1));
+
+      // The previous epoch's ticket resumes on the other task; it gets a ticket under the new key.
+      const back = await visit(r2, version, old.session);
+      expect(back.reused).toBe(true);
+      expect(back.keyName).toBe(keyNameOf(secret, r2, epoch + 1));
+      expect((await visit(r1, version, fresh.session)).reused).toBe(true);
+      expect(readFileSync(join(r1.config.paths.runDir, 'tickets/epoch'), 'utf8').trim()).toBe(
+        String(epoch + 1),
+      );
+    },
+    60_000,
+  );
+
+  it('removes the keys of epochs that no ticket can use any more', () => {
+    const epoch = Number(readFileSync(join(r1.config.paths.runDir, 'tickets/epoch'), 'utf8'));
+    expect(() => readFileSync(join(r1.config.paths.runDir, `tickets/${epoch - 2}.key`))).toThrow(/ENOENT/);
+  });
+
+  it('logged the rotations, no errors, and no key material', () => {
+    for (const e of [a, b, stranger, r1, r2]) expect(problems(e), e.config.paths.runDir).toEqual([]);
+    const log = readFileSync(r1.errorLog, 'utf8');
+    expect(log).toContain('"event":"ticket_keys_rotated"');
+    const key = deriveTicketKey(secret, r1.config.region, ticketEpoch(Date.now(), SHORT_EPOCH_S));
+    for (const encoding of ['hex', 'base64'] as const) expect(log).not.toContain(key.toString(encoding));
+  });
+});
