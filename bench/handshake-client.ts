@@ -8,7 +8,9 @@
  *   --mode once   each name at most once, stopping at the end of the range or the duration
  *                 (cold figures: the server has never seen any of them).
  *   --mode resume like cycle, but each name's session is passed back in on its next connection
- *                 (resumed-handshake figures: a returning visitor).
+ *                 (resumed-handshake figures: a returning visitor). With --other-port, a name's
+ *                 visits alternate between the two servers, so every session offered comes from
+ *                 the other one (a returning visitor the load balancer sends to another task).
  * Prints one JSON line: { completed, errors, resumed, elapsedMs, rate, firstErrors, group }; group
  * is the key exchange of the first handshake (X25519, X25519MLKEM768, ...).
  */
@@ -20,6 +22,7 @@ const { values } = parseArgs({
   options: {
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string' },
+    'other-port': { type: 'string' },
     prefix: { type: 'string', default: 'n' },
     suffix: { type: 'string', default: '.certs.example' },
     from: { type: 'string', default: '0' },
@@ -40,6 +43,7 @@ function int(name: string, v: string | undefined): number {
 }
 
 const port = int('port', values.port);
+const otherPort = values['other-port'] === undefined ? undefined : int('other-port', values['other-port']);
 const from = int('from', values.from);
 const to = int('to', values.to);
 const concurrency = Math.max(1, int('concurrency', values.concurrency));
@@ -47,6 +51,9 @@ const durationMs = int('duration-ms', values['duration-ms']);
 const mode = values.mode;
 if (mode !== 'cycle' && mode !== 'once' && mode !== 'resume')
   throw new Error('--mode must be cycle, once or resume');
+if (otherPort !== undefined && mode !== 'resume') throw new Error('--other-port needs --mode resume');
+/** --other-port: how many connections each name has made, odd ones going to the other server. */
+const visits = new Map<string, number>();
 /** --mode resume: the latest session the server gave for each name. */
 const sessions = new Map<string, Buffer>();
 if (to <= from) throw new Error('--to must be greater than --from');
@@ -109,16 +116,19 @@ function launch(): void {
   }
   inFlight += 1;
   let done = false;
+  const visit = visits.get(servername) ?? 0;
+  if (otherPort !== undefined) visits.set(servername, visit + 1);
   const socket: TLSSocket = connect({
     host: values.host,
-    port,
+    port: otherPort !== undefined && visit % 2 === 1 ? otherPort : port,
     servername,
     rejectUnauthorized: false,
     secureContext,
     ...(mode === 'resume' && sessions.has(servername) ? { session: sessions.get(servername) } : {}),
   });
   if (mode === 'resume') {
-    // TLS 1.3 tickets arrive after the handshake, and a server's stateful ticket is good once: the
+    // TLS 1.3 tickets arrive after the handshake; a stateful ticket (a server's session cache) is
+    // good once and a stateless one is renewed when its key is no longer the current one: the
     // connection closes when the new one has arrived (or after a short wait).
     socket.on('session', (session: Buffer) => {
       sessions.set(servername, session);

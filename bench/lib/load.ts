@@ -92,6 +92,8 @@ export interface HandshakeResult {
 
 export interface HandshakeOptions {
   readonly port: number;
+  /** --mode resume: a second server; each name's visits alternate between the two. */
+  readonly otherPort?: number;
   readonly prefix: string;
   readonly suffix: string;
   readonly from: number;
@@ -114,6 +116,7 @@ async function runHandshakeClient(opts: HandshakeOptions): Promise<HandshakeResu
     HANDSHAKE_CLIENT,
     '--port',
     String(opts.port),
+    ...(opts.otherPort === undefined ? [] : ['--other-port', String(opts.otherPort)]),
     '--prefix',
     opts.prefix,
     '--suffix',
