@@ -40,8 +40,8 @@ async function makeCa(): Promise<void> {
   ]);
 }
 
-/** A leaf for `name` signed by the CA, with an OCSP responder URL in its AIA when `ocspUrl` is given. */
-async function makeLeaf(name: string, serial: string, ocspUrl?: string) {
+/** A leaf for `name` signed by the CA, with `aia` as its authorityInfoAccess extension when given. */
+async function makeLeaf(name: string, serial: string, aia?: string) {
   const base = join(bed.dir, name);
   await run('openssl', [
     'req',
@@ -57,7 +57,7 @@ async function makeLeaf(name: string, serial: string, ocspUrl?: string) {
     '-subj',
     `/CN=${name}`,
   ]);
-  const ext = [`subjectAltName=DNS:${name}`, ...(ocspUrl ? [`authorityInfoAccess=OCSP;URI:${ocspUrl}`] : [])];
+  const ext = [`subjectAltName=DNS:${name}`, ...(aia ? [`authorityInfoAccess=${aia}`] : [])];
   writeFileSync(`${base}.ext`, `${ext.join('\n')}\n`);
   await run('openssl', [
     'x509',
@@ -148,9 +148,10 @@ beforeAll(async () => {
   await makeCa();
   const responderPort = await freePort();
   const deadPort = await freePort();
-  const stapled = await makeLeaf(STAPLED, '1001', `http://127.0.0.1:${responderPort}/`);
-  const plain = await makeLeaf(PLAIN, '1002');
-  const down = await makeLeaf(DOWN, '1003', `http://127.0.0.1:${deadPort}/ocsp`);
+  const stapled = await makeLeaf(STAPLED, '1001', `OCSP;URI:http://127.0.0.1:${responderPort}/`);
+  // Like Let's Encrypt's since 2025: an AIA with the issuer's URL only.
+  const plain = await makeLeaf(PLAIN, '1002', `caIssuers;URI:http://127.0.0.1:${responderPort}/ca.der`);
+  const down = await makeLeaf(DOWN, '1003', `OCSP;URI:http://127.0.0.1:${deadPort}/ocsp`);
   stapledCert = stapled.certPath;
   // The responder's database (openssl ca's index format): every leaf valid.
   const expiry = new Date(Date.now() + 86400_000).toISOString().replace(/[-:T]/g, '').slice(2, 14);
