@@ -11,6 +11,7 @@
 -- timer, never by the handshake (the first handshakes go unstapled). One fetch per certificate per
 -- task at a time (a lock in the dict); a failed fetch is remembered for tls.ocsp.failure_ttl_s, so
 -- a responder outage costs a handshake one shared-dict read.
+local ffi = require "ffi"
 local ocsp = require "ngx.ocsp"
 local ssl = require "ngx.ssl"
 local config = require("edge.config").get()
@@ -29,6 +30,7 @@ local tonumber = tonumber
 local tostring = tostring
 local type = type
 local pcall = pcall
+local ipairs = ipairs
 local md5 = ngx.md5
 local decode_base64 = ngx.decode_base64
 local time = ngx.time
@@ -58,6 +60,34 @@ local LOCK, FAILED = "l:", "f:"
 local OCSP_METHOD = "\6\8\43\6\1\5\5\7\48\1"
 -- A leaf whose DER holds that OID outside an AIA names no responder: looked at again after a day.
 local NO_RESPONDER_TTL_S = 86400
+
+-- ngx.ocsp's validate_ocsp_response checks the signature with OCSP_NOVERIFY and no store: any
+-- key that signs a response and carries its own certificate passes. RFC 6960 §4.2.2.2 wants the
+-- issuer itself or a responder it delegated to (id-kp-OCSPSigning), which OpenSSL's
+-- OCSP_basic_verify checks when given the issuer as the only trust anchor. Declared one by one:
+-- another module may have declared some of them already.
+for _, decl in ipairs({
+    "void *d2i_OCSP_RESPONSE(void **a, const char **in, long len);",
+    "void OCSP_RESPONSE_free(void *a);",
+    "void *OCSP_response_get1_basic(void *resp);",
+    "void OCSP_BASICRESP_free(void *a);",
+    "void *d2i_X509(void **a, const char **in, long len);",
+    "void X509_free(void *a);",
+    "void *X509_STORE_new(void);",
+    "void X509_STORE_free(void *store);",
+    "int X509_STORE_add_cert(void *store, void *x);",
+    "int X509_STORE_set_flags(void *store, unsigned long flags);",
+    "void *OPENSSL_sk_new_null(void);",
+    "int OPENSSL_sk_push(void *st, const void *data);",
+    "void OPENSSL_sk_free(void *st);",
+    "int OCSP_basic_verify(void *bs, void *certs, void *st, unsigned long flags);",
+    "void ERR_clear_error(void);",
+}) do
+    pcall(ffi.cdef, decl)
+end
+local C = ffi.C
+-- The issuer may be an intermediate: it is the trust anchor here, not a root.
+local X509_V_FLAG_PARTIAL_CHAIN = 0x80000
 
 -- The DER element at pos: its tag, the first and last index of its content.
 local function tlv(s, pos)
@@ -131,6 +161,46 @@ local function read_next_update(der)
         pos = next_single
     end
     return earliest
+end
+
+-- Whether the response is signed by the issuer (the second certificate of the DER chain) or by a
+-- responder it delegated to. Returns true or nil, err.
+local function signed_for_issuer(resp, chain)
+    local _, _, leaf_end = tlv(chain, 1)
+    local issuer_der = sub(chain, leaf_end + 1)
+    local inp = ffi.new("const char *[1]")
+    inp[0] = resp
+    local response = C.d2i_OCSP_RESPONSE(nil, inp, #resp)
+    local basic = response ~= nil and C.OCSP_response_get1_basic(response) or nil
+    inp[0] = issuer_der
+    local issuer = C.d2i_X509(nil, inp, #issuer_der)
+    local store = C.X509_STORE_new()
+    local certs = C.OPENSSL_sk_new_null()
+    local ok = basic ~= nil and issuer ~= nil and store ~= nil and certs ~= nil
+        and C.X509_STORE_add_cert(store, issuer) == 1
+        and C.X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN) == 1
+        and C.OPENSSL_sk_push(certs, issuer) > 0
+        and C.OCSP_basic_verify(basic, certs, store, 0) == 1
+    if certs ~= nil then
+        C.OPENSSL_sk_free(certs)
+    end
+    if store ~= nil then
+        C.X509_STORE_free(store)
+    end
+    if issuer ~= nil then
+        C.X509_free(issuer)
+    end
+    if basic ~= nil then
+        C.OCSP_BASICRESP_free(basic)
+    end
+    if response ~= nil then
+        C.OCSP_RESPONSE_free(response)
+    end
+    C.ERR_clear_error()
+    if not ok then
+        return nil, "not signed by the issuer or a responder it delegated to"
+    end
+    return true
 end
 
 -- A minimal HTTP/1.0 POST over a cosocket. lua-resty-http is not in Debian's packages (nor
@@ -220,6 +290,10 @@ local function refresh(info)
     local ok, next_update = validate_response(resp, info.chain)
     if not ok then
         return nil, "invalid response: " .. tostring(next_update)
+    end
+    ok, err = signed_for_issuer(resp, info.chain)
+    if not ok then
+        return nil, "invalid response: " .. err
     end
     if type(next_update) ~= "number" then
         local parsed, value = pcall(read_next_update, resp)

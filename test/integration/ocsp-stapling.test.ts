@@ -15,8 +15,8 @@ const bed = new TestBed('ocsp');
 let stack: EdgeStack;
 let responderLog: string;
 
-/** A CA (the issuer of every leaf below, and the OCSP signer) in the bed's directory. */
-async function makeCa(): Promise<void> {
+/** A self-signed CA `<name>.pem`/`<name>.key` in the bed's directory. */
+async function makeCa(name = 'ca'): Promise<void> {
   await run('openssl', [
     'req',
     '-x509',
@@ -26,13 +26,13 @@ async function makeCa(): Promise<void> {
     'ec_paramgen_curve:P-256',
     '-nodes',
     '-keyout',
-    join(bed.dir, 'ca.key'),
+    join(bed.dir, `${name}.key`),
     '-out',
-    join(bed.dir, 'ca.pem'),
+    join(bed.dir, `${name}.pem`),
     '-days',
     '2',
     '-subj',
-    '/CN=Edge test OCSP CA',
+    `/CN=Edge test ${name}`,
     '-addext',
     'basicConstraints=critical,CA:TRUE',
     '-addext',
@@ -41,7 +41,7 @@ async function makeCa(): Promise<void> {
 }
 
 /** A leaf for `name` signed by the CA, with `aia` as its authorityInfoAccess extension when given. */
-async function makeLeaf(name: string, serial: string, aia?: string) {
+async function makeLeaf(name: string, serial: string, aia?: string, extra: string[] = []) {
   const base = join(bed.dir, name);
   await run('openssl', [
     'req',
@@ -57,7 +57,7 @@ async function makeLeaf(name: string, serial: string, aia?: string) {
     '-subj',
     `/CN=${name}`,
   ]);
-  const ext = [`subjectAltName=DNS:${name}`, ...(aia ? [`authorityInfoAccess=${aia}`] : [])];
+  const ext = [`subjectAltName=DNS:${name}`, ...(aia ? [`authorityInfoAccess=${aia}`] : []), ...extra];
   writeFileSync(`${base}.ext`, `${ext.join('\n')}\n`);
   await run('openssl', [
     'x509',
@@ -132,15 +132,42 @@ async function checkResponse(staple: Buffer, certPath: string): Promise<string> 
   return stdout;
 }
 
-function responderRequests(): number {
-  return readFileSync(responderLog, 'utf8')
+function responderRequests(log = responderLog): number {
+  return readFileSync(log, 'utf8')
     .split('\n')
     .filter((l) => l.includes('Received request')).length;
+}
+
+/** `openssl ocsp` answering from the bed's index, signing with `<signer>.pem`/`<signer>.key`. */
+async function startResponder(port: number, signer: string, logFile: string): Promise<void> {
+  const signerCert = join(bed.dir, `${signer}.pem`);
+  bed.track(
+    await ManagedProcess.start({
+      name: `openssl ocsp (${signer})`,
+      command: 'openssl',
+      args: [
+        'ocsp',
+        '-index',
+        join(bed.dir, 'index.txt'),
+        '-port',
+        String(port),
+        '-rsigner',
+        signerCert,
+      ].concat(['-rkey', join(bed.dir, `${signer}.key`), '-CA', join(bed.dir, 'ca.pem'), '-ndays', '1']),
+      logFile,
+      // Not a connection probe: openssl ocsp waits forever on a connection that sent nothing.
+      ready: async () => readFileSync(logFile, 'utf8').includes('waiting for OCSP client connections'),
+    }),
+  );
 }
 
 const STAPLED = 'stapled.ocsp.test';
 const PLAIN = 'plain.ocsp.test';
 const DOWN = 'down.ocsp.test';
+const FORGED = 'forged.ocsp.test';
+const DELEGATED = 'delegated.ocsp.test';
+let delegatedCert: string;
+let forgedLog: string;
 let stapledCert: string;
 
 beforeAll(async () => {
@@ -157,29 +184,26 @@ beforeAll(async () => {
   const expiry = new Date(Date.now() + 86400_000).toISOString().replace(/[-:T]/g, '').slice(2, 14);
   writeFileSync(
     join(bed.dir, 'index.txt'),
-    ['1001', '1002', '1003'].map((s) => `V\t${expiry}Z\t\t${s}\tunknown\t/CN=leaf-${s}\n`).join(''),
+    ['1001', '1002', '1003', '1004', '1005']
+      .map((s) => `V\t${expiry}Z\t\t${s}\tunknown\t/CN=leaf-${s}\n`)
+      .join(''),
   );
   responderLog = join(bed.dir, 'ocsp-responder.log');
-  const ca = join(bed.dir, 'ca.pem');
-  bed.track(
-    await ManagedProcess.start({
-      name: 'openssl ocsp',
-      command: 'openssl',
-      args: ['ocsp', '-index', join(bed.dir, 'index.txt'), '-port', String(responderPort)].concat([
-        '-rsigner',
-        ca,
-        '-rkey',
-        join(bed.dir, 'ca.key'),
-        '-CA',
-        ca,
-        '-ndays',
-        '1',
-      ]),
-      logFile: responderLog,
-      // Not a connection probe: openssl ocsp waits forever on a connection that sent nothing.
-      ready: async () => readFileSync(responderLog, 'utf8').includes('waiting for OCSP client connections'),
-    }),
-  );
+  await startResponder(responderPort, 'ca', responderLog);
+  // A responder whose answers are signed by a key the certificate's issuer never delegated to.
+  await makeCa('impostor');
+  const impostorPort = await freePort();
+  forgedLog = join(bed.dir, 'ocsp-impostor.log');
+  await startResponder(impostorPort, 'impostor', forgedLog);
+  const forged = await makeLeaf(FORGED, '1004', `OCSP;URI:http://127.0.0.1:${impostorPort}/`);
+  await stack.putCert(FORGED, forged.record);
+  // A responder the CA delegated to (RFC 6960 §4.2.2.2), as many CAs run them.
+  await makeLeaf('responder', '2001', undefined, ['extendedKeyUsage=OCSPSigning']);
+  const delegatedPort = await freePort();
+  await startResponder(delegatedPort, 'responder', join(bed.dir, 'ocsp-delegated.log'));
+  const delegated = await makeLeaf(DELEGATED, '1005', `OCSP;URI:http://127.0.0.1:${delegatedPort}/`);
+  delegatedCert = delegated.certPath;
+  await stack.putCert(DELEGATED, delegated.record);
   await stack.putCert(STAPLED, stapled.record);
   await stack.putCert(PLAIN, plain.record);
   await stack.putCert(DOWN, down.record);
@@ -197,10 +221,21 @@ describe('OCSP stapling', () => {
     expect(staple).not.toBeNull();
     expect(await checkResponse(staple as Buffer, stapledCert)).toContain(`${stapledCert}: good`);
     // Cached: more handshakes staple without asking the responder again.
+    // One fetch for all those handshakes, in both workers (the lock).
     const asked = responderRequests();
-    expect(asked).toBeGreaterThanOrEqual(1);
+    expect(asked).toBe(1);
     for (let i = 0; i < 5; i++) expect((await handshake(STAPLED)).staple).not.toBeNull();
     expect(responderRequests()).toBe(asked);
+  });
+
+  it('staples a response signed by a responder the issuer delegated to', async () => {
+    let staple: Buffer | null = null;
+    for (let i = 0; i < 100 && !staple; i++) {
+      staple = (await handshake(DELEGATED)).staple;
+      if (!staple) await sleep(100);
+    }
+    expect(staple).not.toBeNull();
+    expect(await checkResponse(staple as Buffer, delegatedCert)).toContain(`${delegatedCert}: good`);
   });
 
   it('fetches nothing and staples nothing for a certificate without an OCSP URL', async () => {
@@ -214,6 +249,22 @@ describe('OCSP stapling', () => {
     await sleep(1000);
     expect(responderRequests()).toBe(asked);
     expect(readFileSync(stack.edge.errorLog, 'utf8')).not.toContain(PLAIN);
+  });
+
+  it('staples nothing its issuer did not sign for, and logs why', async () => {
+    let line: string | undefined;
+    for (let i = 0; i < 50 && !line; i++) {
+      const res = await handshake(FORGED);
+      expect(res.san).toBe(`DNS:${FORGED}`);
+      expect(res.staple).toBeNull();
+      line = readFileSync(stack.edge.errorLog, 'utf8')
+        .split('\n')
+        .find((l) => l.includes('"event":"ocsp_fetch_failed"') && l.includes(FORGED));
+      if (!line) await sleep(100);
+    }
+    expect(responderRequests(forgedLog)).toBe(1);
+    expect(line).toMatch(/invalid response/);
+    expect((await handshake(FORGED)).staple).toBeNull();
   });
 
   it('keeps handshaking without a staple while the responder is down, and logs why', async () => {
