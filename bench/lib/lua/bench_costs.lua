@@ -28,7 +28,16 @@ void EVP_PKEY_free(EVP_PKEY *pkey);
 OPENSSL_STACK *OPENSSL_sk_new_null(void);
 int OPENSSL_sk_push(OPENSSL_STACK *st, const void *data);
 void OPENSSL_sk_pop_free(OPENSSL_STACK *st, void (*func)(void *));
+void *OPENSSL_sk_value(const OPENSSL_STACK *st, int i);
+int X509_check_private_key(const X509 *x, const EVP_PKEY *k);
+int X509_check_purpose(X509 *x, int id, int ca);
 ]]
+pcall(ffi.cdef, [[
+typedef struct ec_key_st EC_KEY;
+EC_KEY *d2i_ECPrivateKey(EC_KEY **key, const unsigned char **in, long len);
+EVP_PKEY *EVP_PKEY_new(void);
+int EVP_PKEY_assign(EVP_PKEY *pkey, int type, void *key);
+]])
 local EVP_PKEY_EC = 408
 local der_ptr = ffi.new("const unsigned char*[1]")
 
@@ -58,10 +67,41 @@ local function der_key(pem, auto)
     C.EVP_PKEY_free(k)
 end
 
+-- A legacy EVP_PKEY around an EC_KEY from SEC1 DER (what edge.private_key built before it made
+-- provider keys), for the first-use comparison.
+local function legacy_key(sec1_der)
+    der_ptr[0] = sec1_der
+    local ec = C.d2i_ECPrivateKey(nil, der_ptr, #sec1_der)
+    assert(ec ~= nil, "SEC1 key parse failed")
+    local pkey = C.EVP_PKEY_new()
+    assert(C.EVP_PKEY_assign(pkey, EVP_PKEY_EC, ec) == 1)
+    return ffi.gc(pkey, C.EVP_PKEY_free)
+end
+
+local function leaf(chain)
+    return ffi.cast("X509 *", C.OPENSSL_sk_value(chain, 0))
+end
+
 local _M = {}
+
+-- First use of fresh objects: `setup(i)` makes n of them outside the timing, fn(i) is timed.
+local function time_fresh(n, setup, fn)
+    for i = 1, n do
+        setup(i)
+    end
+    collectgarbage()
+    local t0 = clock()
+    for i = 1, n do
+        fn(i)
+    end
+    return (clock() - t0) * 1e6 / n
+end
 
 local function time(n, fn)
     fn(0) -- first call outside the timing (compilation, connection pool)
+    -- The garbage of the rows before (parsed certificates and keys, freed by finalizers) is
+    -- collected here, not in the middle of this row.
+    collectgarbage()
     local t0 = clock()
     for i = 1, n do
         fn(i)
@@ -107,9 +147,38 @@ function _M.run()
     out["alt: base64 + d2i_PrivateKey(EC) (ffi)"] = time(n, function()
         return der_key(doc.privkey_pem, false)
     end)
-    out["edge.private_key.parse (the edge's path: d2i_ECPrivateKey)"] = time(n, function()
-        return require("edge.private_key").parse(doc.privkey_pem)
+    local private_key = require "edge.private_key"
+    out["edge.private_key.parse (the edge's path: EC provider key, EVP_PKEY_fromdata)"] = time(n, function()
+        return private_key.parse(doc.privkey_pem)
     end)
+    out["alt: legacy EC key (d2i_ECPrivateKey of SEC1 DER, ffi)"] = time(n, function()
+        return legacy_key(key_der)
+    end)
+    -- What SSL_use_PrivateKey does on every handshake: compare the key with the certificate's
+    -- public key (a provider key). A legacy key is exported to the provider the first time.
+    local certs, keys = {}, {}
+    local function fresh(make_key)
+        return function(i)
+            certs[i] = ssl.parse_pem_cert(doc.fullchain_pem)
+            keys[i] = make_key()
+        end
+    end
+    local function check(i)
+        assert(C.X509_check_private_key(leaf(certs[i]), keys[i]) == 1, "key does not match")
+    end
+    out["X509_check_private_key, fresh cert + legacy key (first use)"] = time_fresh(
+        n, fresh(function() return legacy_key(key_der) end), check)
+    out["X509_check_private_key, same legacy key again"] = time_fresh(n, function() end, check)
+    out["X509_check_private_key, fresh cert + provider key (first use)"] = time_fresh(
+        n, fresh(function() return private_key.parse(doc.privkey_pem) end), check)
+    out["X509_check_private_key, same provider key again"] = time_fresh(n, function() end, check)
+    -- The certificate's extension cache (key usage, SHA-1 hash, signature info), built on first use.
+    out["X509_check_purpose, fresh cert (first use: x509v3 cache)"] = time_fresh(n, function(i)
+        certs[i] = ssl.parse_pem_cert(doc.fullchain_pem)
+    end, function(i)
+        C.X509_check_purpose(leaf(certs[i]), -1, 0)
+    end)
+    certs, keys = nil, nil
     out["alt: base64 + d2i_AutoPrivateKey (ffi)"] = time(n, function()
         return der_key(doc.privkey_pem, true)
     end)
