@@ -31,12 +31,11 @@ local FORMS = {
     BYPASS = "; fwd=bypass",
 }
 
+-- Runs where proxy_cache answers (@edge_cache in nginx.conf) and for nginx's own refusals
+-- (@edge_refused, @edge_failed). Answers from memory (edge.memory_cache.serve) never reach it:
+-- they are counted there, and the copy's headers are the ones this filter produced when it was
+-- stored (marks removed, Cache-Status set); edge.route counts its own refusals.
 function _M.header_filter()
-    -- Answered from memory (edge.memory_cache.serve): counted there, and the copy's headers are
-    -- the ones this filter produced when it was stored (marks removed, Cache-Status set).
-    if ngx.var.edge_cache_tier == "MEMORY" then
-        return
-    end
     local header = ngx.header
     -- The fill hop's marks (edge.fill): Cache-Control set aside where CDN-Cache-Control governs,
     -- and "identity" for "not compressed: no-transform". Neither is for clients.
@@ -56,7 +55,7 @@ function _M.header_filter()
         end
         return
     end
-    if ngx.ctx.edge_directory_form then
+    if ngx.var.edge_directory_form == "1" then
         -- Directory-form tenants share one browser origin: no tenant may widen a service worker's scope.
         ngx.header["Service-Worker-Allowed"] = nil
     end

@@ -3,6 +3,7 @@
 -- The request's Accept-Encoding is rewritten to one of at most three values before the cache is
 -- consulted, so an origin's `Vary: Accept-Encoding` makes at most three variants instead of one
 -- per spelling, and the gzip, gunzip and brotli filters decide from the same value.
+local lrucache = require "resty.lrucache"
 local config = require("edge.config").get()
 
 local lower = string.lower
@@ -13,6 +14,10 @@ local tonumber = tonumber
 local _M = {}
 
 local brotli = config.compression and config.compression.brotli
+
+-- Values as received -> the normalised one (false: none). Clients send few distinct spellings;
+-- parsing one takes string.gmatch and string.match, which LuaJIT does not compile.
+local normalised = assert(lrucache.new(1000))
 
 -- The codings an Accept-Encoding value allows (RFC 9110 §12.5.3): q=0 refuses, an explicit
 -- entry wins over "*".
@@ -40,16 +45,26 @@ end
 
 -- Rewrites the request's Accept-Encoding to "br, gzip", "gzip" or nothing; returns that value
 -- (nil for nothing), which is what $http_accept_encoding reads from then on.
+local function normalised_value(raw)
+    local gzip, br = allowed(lower(raw))
+    if brotli and br then
+        return gzip and "br, gzip" or "br"
+    elseif gzip then
+        return "gzip"
+    end
+    return false
+end
+
 function _M.normalise()
     local raw = ngx.var.http_accept_encoding
     local value
     if raw then
-        local gzip, br = allowed(lower(raw))
-        if brotli and br then
-            value = gzip and "br, gzip" or "br"
-        elseif gzip then
-            value = "gzip"
+        value = normalised:get(raw)
+        if value == nil then
+            value = normalised_value(raw)
+            normalised:set(raw, value)
         end
+        value = value or nil
     end
     if value ~= raw then
         ngx.req.set_header("Accept-Encoding", value)

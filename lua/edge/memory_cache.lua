@@ -10,6 +10,11 @@
 -- lives for its remaining freshness by that policy (explicit, heuristic or the tenant's default,
 -- minus its age), at most cache.memory_max_ttl seconds. Conditional, Range and credentialed
 -- requests go to proxy_cache.
+--
+-- Each worker also keeps the copies it served, decoded (headers and body), until the copy's own
+-- expiry: a hit then reads no shared dict and copies nothing. The key holds the purge generation,
+-- so a purge misses here as well. Only small bodies are kept so (WORKER_BODY_MAX), a bounded
+-- number of them (WORKER_ENTRIES): a worker holds at most their product.
 local lrucache = require "resty.lrucache"
 local cjson = require "cjson.safe"
 local config = require("edge.config").get()
@@ -30,6 +35,9 @@ local tonumber = tonumber
 local type = type
 local pairs = pairs
 
+local WORKER_ENTRIES = 1024
+local WORKER_BODY_MAX = 16384
+
 local _M = {}
 
 local conf = config.cache
@@ -41,6 +49,9 @@ _M.enabled = shm ~= nil and max_bytes > 0 and max_ttl > 0
 
 -- Decoded header lists, keyed by their JSON text (identical text, identical headers).
 local decoded = assert(lrucache.new(4096))
+
+-- This worker's decoded copies: memory key -> { h = headers, body = body, a = age, t = stored at }.
+local entries = assert(lrucache.new(WORKER_ENTRIES))
 
 -- Headers nginx sets itself or that must not be replayed from a copy.
 local SKIP = {
@@ -67,21 +78,16 @@ local function varies_only_by_encoding(vary)
     return true
 end
 
--- Answers the request from memory when it can (and counts it: the header filter leaves such
--- answers alone); returns false to let proxy_cache handle it. accept_encoding: the request's,
--- normalised (edge.encoding).
-function _M.serve(key, method, accept_encoding, tenant_id)
-    if method ~= "GET" and method ~= "HEAD" then
-        return false
+-- The stored copy under this memory key, decoded: { h = headers, body = body, a = age, t = stored
+-- at }, or nil.
+local function lookup(mkey)
+    local entry = entries:get(mkey)
+    if entry then
+        return entry
     end
-    local value = shm:get(memory_key(key, accept_encoding))
+    local value = shm:get(mkey)
     if not value then
-        return false
-    end
-    local var = ngx.var
-    -- RFC 9111 §3.5: a request with credentials is never answered from a shared copy here.
-    if var.http_range or var.http_if_none_match or var.http_if_modified_since or var.http_authorization then
-        return false
+        return nil
     end
     local nl = find(value, "\n", 1, true)
     local meta_json = sub(value, 1, nl - 1)
@@ -90,14 +96,41 @@ function _M.serve(key, method, accept_encoding, tenant_id)
         meta = cjson.decode(meta_json)
         decoded:set(meta_json, meta)
     end
+    local body = sub(value, nl + 1)
+    entry = { h = meta.h, body = body, a = meta.a, t = meta.t }
+    -- x: when the shared copy expires (copies stored before it was recorded are not kept here).
+    local left = meta.x and meta.x - now()
+    if left and left > 0 and #body <= WORKER_BODY_MAX then
+        entries:set(mkey, entry, left)
+    end
+    return entry
+end
+
+-- Answers the request from memory when it can (and counts it: no Lua filter sees such answers);
+-- returns false to let proxy_cache handle it. accept_encoding: the request's, normalised
+-- (edge.encoding).
+function _M.serve(key, method, accept_encoding, tenant_id)
+    if method ~= "GET" and method ~= "HEAD" then
+        return false
+    end
+    local var = ngx.var
+    -- Range, If-None-Match, If-Modified-Since or Authorization, in one nginx map (nginx.conf).
+    -- RFC 9111 §3.5: a request with credentials is never answered from a shared copy here.
+    if var.edge_memory_skip ~= "" then
+        return false
+    end
+    local entry = lookup(memory_key(key, accept_encoding))
+    if not entry then
+        return false
+    end
     local header = ngx.header
-    local headers = meta.h
+    local headers = entry.h
     for i = 1, #headers, 2 do
         header[headers[i]] = headers[i + 1]
     end
-    local body = sub(value, nl + 1)
+    local body = entry.body
     header["Content-Length"] = #body
-    header["Age"] = meta.a + floor(now() - meta.t)
+    header["Age"] = entry.a + floor(now() - entry.t)
     header["Cache-Status"] = status_value
     var.edge_cache_tier = "MEMORY"
     metrics.count_request(tenant_id, 200, "MEMORY")
@@ -149,7 +182,7 @@ function _M.start_fill(cache_status, verdict)
         key = memory_key(var.edge_cache_key, var.http_accept_encoding),
         length = length,
         ttl = ttl,
-        meta = cjson.encode({ h = headers, a = age, t = now() }),
+        meta = cjson.encode({ h = headers, a = age, t = now(), x = now() + ttl }),
         parts = {},
         size = 0,
     }

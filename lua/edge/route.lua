@@ -1,5 +1,8 @@
 -- Tenant routing in the access phase: host (and SNI) checks, the three tenant forms,
 -- the origin from the tenant record, and the cache key with its purge generation.
+-- The request ends here (refused, redirected, the canary, or a hit in the memory tier) or goes on
+-- to @edge_cache (nginx.conf), where proxy_cache and the Lua header and body filters are: a memory
+-- hit enters no Lua filter, and what ends here is counted here.
 local config = require("edge.config").get()
 local names = require "edge.names"
 local records = require "edge.records"
@@ -16,6 +19,8 @@ local match = string.match
 local sub = string.sub
 local find = string.find
 local format = string.format
+local get_method = ngx.req.get_method
+local exec = ngx.exec
 
 local _M = {}
 
@@ -24,6 +29,7 @@ local memory_enabled = memory_cache.enabled
 local platform = config.platform_domain
 local platform_suffix = "." .. platform
 local https_port_suffix = config.https_port == 443 and "" or (":" .. config.https_port)
+local status_name = config.cache.status_name
 
 -- Host and SNI values as received, normalised once per worker (a pure function of the string):
 -- { name = normalised } or { refused = reason }.
@@ -39,18 +45,25 @@ local function decide_host(raw)
     return d
 end
 
-local function reject(status, reason)
+-- tenant_id: set once the request's tenant is known; its refusals carry Cache-Status, as
+-- edge.cache_status gives every answer of a tenant's.
+local function reject(status, reason, tenant_id)
     local var = ngx.var
     var.edge_error = reason
     ngx.status = status
-    ngx.header["Content-Type"] = "text/plain; charset=utf-8"
-    ngx.header["Cache-Control"] = "no-store"
+    local header = ngx.header
+    header["Content-Type"] = "text/plain; charset=utf-8"
+    header["Cache-Control"] = "no-store"
+    if tenant_id then
+        header["Cache-Status"] = status_name .. "; fwd=request"
+    end
+    metrics.count_request(tenant_id, status, nil)
     ngx.say(reason)
     return ngx.exit(ngx.HTTP_OK)
 end
 
 -- Which tenant a host and URI belong to.
--- Returns tenant_id, site_path; or nil, status, reason[, location].
+-- Returns tenant_id, site_path[, nil, nil, directory_form]; or nil, status, reason[, location].
 local function resolve(host, uri)
     if host == platform then
         -- Directory form: platform.example/<tenant>/...
@@ -61,8 +74,7 @@ local function resolve(host, uri)
         if rest == "" or sub(rest, 1, 1) == "?" then
             return nil, 301, "tenant root needs a trailing slash", "/" .. tenant .. "/" .. rest
         end
-        ngx.ctx.edge_directory_form = true
-        return tenant, rest
+        return tenant, rest, nil, nil, true
     end
     local n = #host - #platform_suffix
     if n > 0 and sub(host, n + 1) == platform_suffix then
@@ -84,9 +96,10 @@ local function resolve(host, uri)
     return tenant, uri
 end
 
--- Returns the tenant record and site path for the request, or rejects it.
+-- Returns the tenant record, site path and whether it is the directory form; or nil, status,
+-- reason[, location].
 local function tenant_for(host, uri)
-    local tenant_id, site_path_or_status, reason, location = resolve(host, uri)
+    local tenant_id, site_path_or_status, reason, location, directory_form = resolve(host, uri)
     if not tenant_id then
         return nil, site_path_or_status, reason, location
     end
@@ -97,7 +110,7 @@ local function tenant_for(host, uri)
     if not tenant then
         return nil, 404, "unknown tenant"
     end
-    return tenant, site_path_or_status
+    return tenant, site_path_or_status, nil, nil, directory_form
 end
 
 -- What a request that reaches the origin needs (a miss, or no purge state): where to send it.
@@ -113,8 +126,8 @@ local function set_origin(var, tenant, origin, target, site_path)
     end
 end
 
-function _M.route()
-    local var = ngx.var
+-- Ends the request, or returns when it goes on to proxy_cache.
+local function route(var)
     local raw_host = var.host
     local decided = decide_host(raw_host)
     local host = decided.name
@@ -127,19 +140,30 @@ function _M.route()
         return reject(421, "host does not match the TLS server name")
     end
     local uri = var.request_uri
-    local unsafe = names.unsafe_path(match(uri, "^[^?#]*"))
+    -- The path: up to a "?" or "#" (plain searches: string.match is not compiled by LuaJIT).
+    local path = uri
+    local cut = find(path, "?", 1, true)
+    if cut then
+        path = sub(path, 1, cut - 1)
+    end
+    cut = find(path, "#", 1, true)
+    if cut then
+        path = sub(path, 1, cut - 1)
+    end
+    local unsafe = names.unsafe_path(path)
     if unsafe then
         return reject(400, unsafe)
     end
 
     -- The Route53 health check's canary name answers for the region itself, never as a tenant.
     if host == canary.host then
-        return canary.serve()
+        return exec("@edge_canary")
     end
 
-    local tenant, site_path, reason, location = tenant_for(host, uri)
+    local tenant, site_path, reason, location, directory_form = tenant_for(host, uri)
     if not tenant then
         if location then
+            metrics.count_request(nil, site_path, nil)
             return ngx.redirect(location, site_path)
         end
         return reject(site_path, reason)
@@ -151,11 +175,14 @@ function _M.route()
     if not target then
         metrics.error("origin_refused")
         log.warn("origin_refused", { tenant = tenant.id, err = refused })
-        return reject(status, "origin unavailable")
+        return reject(status, "origin unavailable", tenant.id)
     end
     local accept_encoding = encoding.normalise()
     -- The platform host is shared by every directory-form tenant: no tenant sets its HSTS.
-    if tenant.hsts and not ngx.ctx.edge_directory_form then
+    if directory_form then
+        -- For edge.cache_status, past the internal redirect (which ngx.ctx does not survive).
+        var.edge_directory_form = "1"
+    elseif tenant.hsts then
         var.edge_hsts = tenant.hsts
     end
 
@@ -174,10 +201,15 @@ function _M.route()
     local key = tenant.id .. "|" .. format("%.0f", gen) .. "|" .. host .. "|" .. uri
     if memory_enabled then
         -- A hit ends the request here; what follows is for proxy_cache and the origin.
-        memory_cache.serve(key, var.request_method, accept_encoding, tenant.id)
+        memory_cache.serve(key, get_method(), accept_encoding, tenant.id)
     end
     set_origin(var, tenant, origin, target, site_path)
     var.edge_cache_key = key
+end
+
+function _M.route()
+    route(ngx.var)
+    return exec("@edge_cache")
 end
 
 -- Port 80: known hosts go to HTTPS, unknown hosts get 404 and nothing else.
