@@ -12,6 +12,7 @@ local cjson = require "cjson.safe"
 local config = require("edge.config").get()
 local keys = require "edge.keys"
 local private_key = require "edge.private_key"
+local x509 = require "edge.x509"
 local names = require "edge.names"
 local redis = require "edge.redis"
 local tiered_cache = require "edge.tiered_cache"
@@ -51,7 +52,8 @@ local function parse(json, name)
     if type(doc) ~= "table" or type(doc.fullchain_pem) ~= "string" or type(doc.privkey_pem) ~= "string" then
         return nil, "certificate record is not {fullchain_pem, privkey_pem, ...}"
     end
-    local cert, err = ssl.parse_pem_cert(doc.fullchain_pem)
+    -- The leaf is parsed per record, each intermediate once per worker (edge.x509).
+    local cert, err = x509.parse_chain(doc.fullchain_pem)
     if not cert then
         return nil, "failed to parse certificate: " .. tostring(err)
     end

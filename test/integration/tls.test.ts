@@ -1,5 +1,10 @@
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { connect as http2Connect } from 'node:http2';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { CertRecord } from '../../lib/core/redis-format.ts';
 import { makeCertRecord } from '../../lib/local/self-signed-cert.ts';
 import { handshake, httpGet, httpsGet, servedSan } from '../harness/clients.ts';
 import { type EdgeStack, errorLogProblems, metric, PLATFORM, startEdgeStack } from '../harness/edge-stack.ts';
@@ -7,6 +12,99 @@ import { TestBed } from '../harness/testbed.ts';
 
 const bed = new TestBed('tls');
 let stack: EdgeStack;
+const openssl = (args: string[]) => promisify(execFile)('openssl', args);
+
+/**
+ * A root, an intermediate it signs and, for each name, a leaf the intermediate signs (ECDSA
+ * P-256, openssl): the stored record's full chain is leaf + intermediate, as a CA issues it.
+ */
+async function issuedChain(names: string[]): Promise<{ root: string; records: Map<string, CertRecord> }> {
+  const f = (name: string) => join(bed.dir, `chain-${name}`);
+  const key = (name: string) =>
+    openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f(`${name}.key`)]);
+  await key('root');
+  await openssl([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    f('root.key'),
+    '-subj',
+    '/CN=Chain Test Root',
+    '-days',
+    '2',
+    '-out',
+    f('root.pem'),
+  ]);
+  await key('int');
+  await openssl([
+    'req',
+    '-new',
+    '-key',
+    f('int.key'),
+    '-subj',
+    '/CN=Chain Test Intermediate',
+    '-out',
+    f('int.csr'),
+  ]);
+  await writeFile(f('int.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    f('int.csr'),
+    '-CA',
+    f('root.pem'),
+    '-CAkey',
+    f('root.key'),
+    '-days',
+    '2',
+    '-extfile',
+    f('int.ext'),
+    '-out',
+    f('int.pem'),
+  ]);
+  const intermediate = await readFile(f('int.pem'), 'utf8');
+  const records = new Map<string, CertRecord>();
+  for (const name of names) {
+    await key(name);
+    await openssl([
+      'req',
+      '-new',
+      '-key',
+      f(`${name}.key`),
+      '-subj',
+      `/CN=${name}`,
+      '-out',
+      f(`${name}.csr`),
+    ]);
+    await writeFile(f(`${name}.ext`), `subjectAltName=DNS:${name}\n`);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('int.pem'),
+      '-CAkey',
+      f('int.key'),
+      '-days',
+      '2',
+      '-extfile',
+      f(`${name}.ext`),
+      '-out',
+      f(`${name}.pem`),
+    ]);
+    const leaf = await readFile(f(`${name}.pem`), 'utf8');
+    records.set(name, {
+      fullchain_pem: leaf + intermediate,
+      cert_pem: leaf,
+      privkey_pem: await readFile(f(`${name}.key`), 'utf8'),
+      expiry: Math.floor(Date.now() / 1000) + 86400,
+    });
+  }
+  return { root: await readFile(f('root.pem'), 'utf8'), records };
+}
 
 beforeAll(async () => {
   stack = await startEdgeStack(bed);
@@ -79,6 +177,21 @@ describe('certificate selection', () => {
     const h = await handshake(stack.https, name);
     h.socket.destroy();
     expect(h.san).toBe(`DNS:${name}`);
+  });
+
+  it('serves the leaf with its intermediate, one intermediate shared by the chains of several names', async () => {
+    const names = ['chain-a.acme.test', 'chain-b.acme.test'];
+    const { root, records } = await issuedChain(names);
+    for (const name of names) await stack.putCert(name, records.get(name) as CertRecord);
+    // Twice each: the second time the chain comes from the worker's LRU.
+    for (const name of [...names, ...names]) {
+      // Trusting only the root: the handshake verifies only when the edge sent the intermediate.
+      const h = await handshake(stack.https, name, { ca: root, rejectUnauthorized: true });
+      const peer = h.socket.getPeerCertificate(true);
+      h.socket.destroy();
+      expect(h.san).toBe(`DNS:${name}`);
+      expect(peer.issuerCertificate?.subject?.CN).toBe('Chain Test Intermediate');
+    }
   });
 
   it('remembers a miss briefly instead of asking Redis on every handshake', async () => {
