@@ -291,9 +291,11 @@ local function refresh(info)
     if not ok then
         return nil, "invalid response: " .. tostring(next_update)
     end
-    ok, err = signed_for_issuer(resp, info.chain)
-    if not ok then
-        return nil, "invalid response: " .. err
+    -- pcall: an nginx whose OpenSSL symbols are not visible to the FFI staples nothing, and says so.
+    local called
+    called, ok, err = pcall(signed_for_issuer, resp, info.chain)
+    if not called or not ok then
+        return nil, "invalid response: " .. tostring(called and err or ok)
     end
     if type(next_update) ~= "number" then
         local parsed, value = pcall(read_next_update, resp)
