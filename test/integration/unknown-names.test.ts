@@ -83,5 +83,7 @@ describe('per-address limits', () => {
     }
     expect(statuses).toContain(429);
     expect(statuses[0]).toBe(404);
+    // nginx's own 429s are counted too (they end in a named location with the Lua header filter).
+    expect(await metric(limited, 'edge_requests_total{tenant="-",status="4xx"}')).toBe(statuses.length);
   });
 });
