@@ -341,7 +341,8 @@ const CACHED_BINARY: CachedFixture = {
   label: 'cached 1 KB HTTPS req/s (keep-alive)',
   path: BODY_PATH,
   headers: [],
-  target: 0.9,
+  // Issues 9 and 12: cached requests stay at or above 0.95 of plain nginx.
+  target: 0.95,
 };
 const CACHED_TEXT_GZIP: CachedFixture = {
   id: 'https_cached_1k_text_gzip_rps',
@@ -533,7 +534,8 @@ async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: R
         `handshakes_${label}_warm`,
         `full TLS handshakes/s, ${label} certs, warm`,
         'hs/s',
-        0.9,
+        // Issue 12: warm full handshakes at or above 0.95 of a static certificate.
+        0.95,
         rounds.warm,
         counters.warm,
         { caddy: caddyRounds, groups },
