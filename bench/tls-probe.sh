@@ -43,6 +43,8 @@ pids=()
 cleanup() {
   "${P[@]}" rm -f -t 5 "$name" >/dev/null 2>&1 || true
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Redis writes its log on the way out: wait for it, or the directory is not empty yet.
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   [[ ${TLS_PROBE_KEEP:-0} == 1 ]] && echo "tls-probe: kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -82,8 +84,9 @@ cat >"$work/edge-config.json" <<EOF
 EOF
 mkdir -p "$work/conf" "$work/run" "$work/cache"
 volumes=(-v "$work/conf:/etc/edge" -v "$work/run:/var/run/edge" -v "$work/cache:/var/cache/edge")
+# The region's session-ticket secret, as the task's ECS secret gives it (a fresh one per probe).
 "${P[@]}" run --rm --network=host --user 0 -e EDGE_CONFIG="$(cat "$work/edge-config.json")" \
-  -e EDGE_FILES_OWNER=65534:65534 "${volumes[@]}" \
+  -e EDGE_FILES_OWNER=65534:65534 -e EDGE_TICKET_SECRET="$(openssl rand -hex 32)" "${volumes[@]}" \
   "$EDGE_IMAGE_SIDECARS" node dist/bin/render-edge-config.js >"$work/render.log" 2>&1 ||
   { cat "$work/render.log" >&2; exit 1; }
 
