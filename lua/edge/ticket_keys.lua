@@ -8,8 +8,14 @@
 --
 -- A ticket also carries the session ID context, which nginx computes from the server block's
 -- certificates: each task's own self-signed fallback certificate would make every task's context
--- different, and OpenSSL refuses a session from another context. client_hello() gives every
--- connection the region's context instead, before OpenSSL looks at the ticket.
+-- different, and OpenSSL refuses a session from another context. region_context() gives the
+-- worker's SSL_CTX the region's context on the worker's first full handshake (from the
+-- certificate phase, which OpenSSL runs on full handshakes only); every later connection of the
+-- worker copies it from there when it is created. A per-connection hook that runs before OpenSSL
+-- looks at the ticket (ssl_client_hello_by_lua) would cost a Lua entry on every handshake,
+-- resumed ones included. The price: until a worker has done one full handshake since it started
+-- (nginx's start or the hourly reload), its connections still have nginx's context and resume no
+-- region ticket; a returning visitor who is first to reach it gets a full handshake.
 local ffi = require "ffi"
 local base = require "resty.core.base"
 local log = require "edge.log"
@@ -28,16 +34,26 @@ local worker_id = ngx.worker.id
 local get_request = base.get_request
 local sha1_bin = ngx.sha1_bin
 
-pcall(ffi.cdef, [[
-typedef struct ssl_st SSL;
-void *ngx_http_lua_ffi_get_req_ssl_pointer(void *r);
-int SSL_set_session_id_context(SSL *ssl, const unsigned char *sid_ctx, unsigned int sid_ctx_len);
-int symlink(const char *target, const char *linkpath);
-int access(const char *path, int mode);
-int kill(int pid, int sig);
-int getppid(void);
-char *strerror(int errnum);
-]])
+-- One declaration per call: another module (ngx.ssl in newer lua-resty-core) may have declared
+-- some of them already, and a redefinition fails the whole ffi.cdef it is in.
+for _, decl in ipairs({
+    "typedef struct ssl_st SSL;",
+    "typedef struct ssl_ctx_st SSL_CTX;",
+    "typedef struct ssl_session_st SSL_SESSION;",
+    "void *ngx_http_lua_ffi_get_req_ssl_pointer(void *r);",
+    "SSL_CTX *SSL_get_SSL_CTX(const SSL *ssl);",
+    "SSL_SESSION *SSL_get_session(const SSL *ssl);",
+    "int SSL_CTX_set_session_id_context(SSL_CTX *ctx, const unsigned char *sid_ctx, unsigned int len);",
+    "int SSL_set_session_id_context(SSL *ssl, const unsigned char *sid_ctx, unsigned int len);",
+    "int SSL_SESSION_set1_id_context(SSL_SESSION *s, const unsigned char *sid_ctx, unsigned int len);",
+    "int symlink(const char *target, const char *linkpath);",
+    "int access(const char *path, int mode);",
+    "int kill(int pid, int sig);",
+    "int getppid(void);",
+    "char *strerror(int errnum);",
+}) do
+    pcall(ffi.cdef, decl)
+end
 
 local SIGHUP = 1
 local F_OK = 0
@@ -45,6 +61,9 @@ local F_OK = 0
 local BOUNDARY_MARGIN_S = 0.5
 -- Older keys removed per rotation at most (after a long clock jump the rest stay for the next).
 local MAX_REMOVALS = 1000
+-- Longer than a connection may wait for its handshake (nginx's client_header_timeout, 60 s by
+-- default; the edge's is shorter).
+local HANDSHAKE_TIMEOUT_S = 120
 
 local _M = {}
 
@@ -164,18 +183,67 @@ check = function(premature, cfg)
     schedule(cfg)
 end
 
+-- The region's session ID context (20 bytes, within OpenSSL's 32); nil while tickets are off.
 local session_context
+-- The worker's SSL_CTX has it: connections created from now on start with it.
+local ctx_done = false
+-- Until then (nginx's handshake timeout after the SSL_CTX got it), a full handshake may still be
+-- on a connection created before, with nginx's context: each one is given the region's.
+local connections_until
+-- Every connection of the worker has the region's context: one boolean check per call.
+local settled = false
 
--- ssl_client_hello_by_lua: the region's session ID context for this connection (20 bytes, within
--- OpenSSL's 32), set before OpenSSL decides whether the client's ticket resumes.
-function _M.client_hello()
+local function region_context()
+    local cfg = require("edge.config").get()
+    if not (cfg.tickets and cfg.tickets.enabled) then
+        return nil
+    end
+    return sha1_bin("edge sessions\0" .. cfg.region)
+end
+
+local function context_failed(what)
+    -- The connection keeps nginx's context: its session resumes only on this worker's task.
+    log.err("ticket_keys_session_context_failed", { call = what })
+end
+
+-- From the certificate phase (full handshakes only: OpenSSL does not call it when it resumes).
+-- OpenSSL created this connection (SSL_new copies the SSL_CTX's context) and its new session
+-- (ssl_get_new_session copies the connection's) before this phase, and a ticket carries its
+-- session's context: on a connection created before the SSL_CTX had the region's context, both
+-- are set here, so that this very handshake's ticket resumes on the region's other tasks.
+function _M.region_context()
+    if settled then
+        return
+    end
+    if session_context == nil then
+        session_context = region_context() or false
+    end
     if not session_context then
-        session_context = sha1_bin("edge sessions\0" .. require("edge.config").get().region)
+        settled = true
+        return
     end
     local ssl = ffi.cast("SSL *", C.ngx_http_lua_ffi_get_req_ssl_pointer(get_request()))
-    if ssl == nil or C.SSL_set_session_id_context(ssl, session_context, #session_context) ~= 1 then
-        -- The connection keeps nginx's own context: it resumes only sessions of this task.
-        log.err("ticket_keys_session_context_failed", {})
+    if ssl == nil then
+        return context_failed("get_req_ssl_pointer")
+    end
+    local len = #session_context
+    if not ctx_done then
+        if C.SSL_CTX_set_session_id_context(C.SSL_get_SSL_CTX(ssl), session_context, len) ~= 1 then
+            return context_failed("SSL_CTX_set_session_id_context")
+        end
+        ctx_done = true
+        update_time()
+        connections_until = now() + HANDSHAKE_TIMEOUT_S
+    elseif now() > connections_until then
+        settled = true
+        return
+    end
+    if C.SSL_set_session_id_context(ssl, session_context, len) ~= 1 then
+        return context_failed("SSL_set_session_id_context")
+    end
+    local session = C.SSL_get_session(ssl)
+    if session == nil or C.SSL_SESSION_set1_id_context(session, session_context, len) ~= 1 then
+        return context_failed("SSL_SESSION_set1_id_context")
     end
 end
 

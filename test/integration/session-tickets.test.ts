@@ -20,6 +20,11 @@ import { TestBed } from '../harness/testbed.ts';
  * a ticket one of them issued resumes on another that derived its keys from the same region
  * secret, and on none with another secret; across an epoch boundary (short epochs here) the
  * previous epoch's tickets still resume while the new epoch's key encrypts.
+ *
+ * A worker takes the region's session ID context on its first full handshake (the certificate
+ * phase, edge/ticket_keys.lua); until then it resumes no region ticket. The edges run one worker
+ * each, so that "a full handshake on B first" is a full handshake on the worker that then sees
+ * the ticket.
  */
 const bed = new TestBed('session-tickets');
 // Started as root, the edges run as nobody, master included (as in the task): the worker that
@@ -46,11 +51,12 @@ async function edge(name: string, secretFile: string, tls: EdgeConfigInput['tls'
       platformDomain: 'platform.test',
       listen: { address: '127.0.0.1', httpPort: http, httpsPort: https, controlPort: control },
       redis: { port: redisPort },
-      nginx: { workerProcesses: 2, errorLogLevel: 'info' },
+      nginx: { workerProcesses: 1, errorLogLevel: 'info' },
       tls,
     },
   });
   bed.track(e.process);
+  edges.push(e);
   return e;
 }
 
@@ -104,6 +110,15 @@ function visit(e: LocalEdge, version: SecureVersion, session?: Buffer): Promise<
   });
 }
 
+/**
+ * A returning visit to `e` with a ticket another edge issued: a full handshake on `e` first, so
+ * that its worker has the region's context even if it was just reloaded (an epoch boundary).
+ */
+async function returnTo(e: LocalEdge, version: SecureVersion, session: Buffer): Promise<Visit> {
+  expect((await visit(e, version)).reused).toBe(false);
+  return visit(e, version, session);
+}
+
 function keyNameOf(secret: string, e: LocalEdge, epoch: number): string {
   return ticketKeyName(deriveTicketKey(secret, e.config.region, epoch)).toString('hex');
 }
@@ -117,6 +132,8 @@ function problems(e: LocalEdge): string[] {
 let a: LocalEdge;
 let b: LocalEdge;
 let stranger: LocalEdge;
+/** Every edge started, for the final check of their logs. */
+const edges: LocalEdge[] = [];
 let secret: string;
 
 beforeAll(async () => {
@@ -135,18 +152,28 @@ describe.each(['TLSv1.3', 'TLSv1.2'] as const)('session tickets across tasks of 
     const epoch = ticketEpoch(Date.now(), a.config.tls.sessionTickets.epochSeconds);
     // Encrypted with the current epoch's key (a boundary may pass in between: then the next's).
     expect([keyNameOf(secret, a, epoch), keyNameOf(secret, a, epoch + 1)]).toContain(first.keyName);
-    const back = await visit(b, version, first.session);
+    const back = await returnTo(b, version, first.session);
     expect(back.reused).toBe(true);
     // And back again with the ticket the second task gave.
-    expect((await visit(a, version, back.session)).reused).toBe(true);
+    expect((await returnTo(a, version, back.session)).reused).toBe(true);
   });
 
   it('a ticket from another secret does not resume: a full handshake, no error', async () => {
     const first = await visit(stranger, version);
     const back = await visit(a, version, first.session);
     expect(back.reused).toBe(false);
-    expect((await visit(b, version, back.session)).reused).toBe(true);
+    expect((await returnTo(b, version, back.session)).reused).toBe(true);
   });
+
+  it("a worker's first handshake is a full one even with a region ticket; then it resumes them", async () => {
+    const fresh = await edge(`fresh-${version}`, regionSecret);
+    // Its first connection ever: the worker still has nginx's own context.
+    const first = await visit(fresh, version, (await visit(a, version)).session);
+    expect(first.reused).toBe(false);
+    // That full handshake gave the worker the region's context, and its own ticket too.
+    expect((await visit(fresh, version, (await visit(a, version)).session)).reused).toBe(true);
+    expect((await returnTo(a, version, first.session)).reused).toBe(true);
+  }, 30_000);
 });
 
 describe('key rotation at an epoch boundary', () => {
@@ -186,7 +213,8 @@ describe('key rotation at an epoch boundary', () => {
       expect(fresh.keyName).toBe(keyNameOf(secret, r1, epoch + 1));
       expect((await encryptsWith(r2, epoch + 1, version)).keyName).toBe(keyNameOf(secret, r2, epoch + 1));
 
-      // The previous epoch's ticket resumes on the other task; it gets a ticket under the new key.
+      // The previous epoch's ticket resumes on the other task (whose new worker has just done full
+      // handshakes above); it gets a ticket under the new key.
       const back = await visit(r2, version, old.session);
       expect(back.reused).toBe(true);
       expect(back.keyName).toBe(keyNameOf(secret, r2, epoch + 1));
@@ -204,7 +232,7 @@ describe('key rotation at an epoch boundary', () => {
   });
 
   it('logged the rotations, no errors, and no key material', () => {
-    for (const e of [a, b, stranger, r1, r2]) expect(problems(e), e.config.paths.runDir).toEqual([]);
+    for (const e of edges) expect(problems(e), e.config.paths.runDir).toEqual([]);
     const log = readFileSync(r1.errorLog, 'utf8');
     expect(log).toContain('"event":"ticket_keys_rotated"');
     const key = deriveTicketKey(secret, r1.config.region, ticketEpoch(Date.now(), SHORT_EPOCH_S));
