@@ -183,7 +183,7 @@ check = function(premature, cfg)
     schedule(cfg)
 end
 
--- The region's session ID context (20 bytes, within OpenSSL's 32); nil while tickets are off.
+-- The region's session ID context (20 bytes, within OpenSSL's 32); false while tickets are off.
 local session_context
 -- The worker's SSL_CTX has it: connections created from now on start with it.
 local ctx_done = false
@@ -193,7 +193,7 @@ local connections_until
 -- Every connection of the worker has the region's context: one boolean check per call.
 local settled = false
 
-local function region_context()
+local function compute_context()
     local cfg = require("edge.config").get()
     if not (cfg.tickets and cfg.tickets.enabled) then
         return nil
@@ -202,7 +202,7 @@ local function region_context()
 end
 
 local function context_failed(what)
-    -- The connection keeps nginx's context: its session resumes only on this worker's task.
+    -- The connection keeps nginx's context: its ticket resumes on no other task of the region.
     log.err("ticket_keys_session_context_failed", { call = what })
 end
 
@@ -216,7 +216,7 @@ function _M.region_context()
         return
     end
     if session_context == nil then
-        session_context = region_context() or false
+        session_context = compute_context() or false
     end
     if not session_context then
         settled = true
