@@ -288,12 +288,18 @@ describe('TLS settings', () => {
   });
 
   it('resumes sessions (TLS 1.2 session ticket)', async () => {
-    const first = await handshake(stack.https, 'www.acme.test', { maxVersion: 'TLSv1.2' });
-    const session = first.socket.getSession();
-    first.socket.destroy();
-    const second = await handshake(stack.https, 'www.acme.test', { maxVersion: 'TLSv1.2', session });
-    second.socket.destroy();
-    expect(second.reused).toBe(true);
+    // A worker resumes the region's tickets from its first full handshake on (edge/ticket_keys.lua),
+    // and the kernel picks the worker: a second pair finds both workers past theirs.
+    const reused: boolean[] = [];
+    for (let attempt = 0; attempt < 2 && !reused.includes(true); attempt++) {
+      const first = await handshake(stack.https, 'www.acme.test', { maxVersion: 'TLSv1.2' });
+      const session = first.socket.getSession();
+      first.socket.destroy();
+      const second = await handshake(stack.https, 'www.acme.test', { maxVersion: 'TLSv1.2', session });
+      second.socket.destroy();
+      reused.push(second.reused);
+    }
+    expect(reused).toContain(true);
   });
 
   it('answers 421 when the Host differs from the SNI', async () => {
