@@ -250,6 +250,7 @@ async function setUp(root: string, env: Partial_<Env>): Promise<Env> {
     key: first.keyPath,
     edgeConfPath: edge.confPath,
     edgeHttpsPort: edge.config.listen.httpsPort,
+    ticketKeys: settings.baselineTicketKeys,
   });
   env.baseline = baseline;
   const budgets: CpuBudget[] = [];

@@ -137,6 +137,8 @@ export async function startBaseline(opts: {
   readonly key: string;
   readonly edgeConfPath: string;
   readonly edgeHttpsPort: number;
+  /** Take over the edge's ssl_session_ticket_key files as well (settings.baselineTicketKeys). */
+  readonly ticketKeys?: boolean;
 }): Promise<Baseline> {
   const edgeConf = await readFile(opts.edgeConfPath, 'utf8');
   const shared: string[] = [];
@@ -144,6 +146,11 @@ export async function startBaseline(opts: {
     const line = edgeConf.match(new RegExp(`^\\s*(${directive}\\s[^;]*;)`, 'm'));
     if (!line?.[1]) throw new Error(`the edge's nginx.conf has no ${directive} directive to copy`);
     shared.push(line[1]);
+  }
+  if (opts.ticketKeys) {
+    const keys = [...edgeConf.matchAll(/^\s*(ssl_session_ticket_key\s[^;]*;)/gm)].map((m) => m[1] as string);
+    if (keys.length === 0) throw new Error("the edge's nginx.conf has no ssl_session_ticket_key to copy");
+    shared.push(...keys);
   }
   const listen = edgeConf.match(new RegExp(`listen\\s+[\\d.]+:${opts.edgeHttpsPort}\\s+([^;]*);`));
   if (!listen?.[1]) throw new Error("could not find the edge's HTTPS listen directive");

@@ -57,6 +57,12 @@ export interface BenchSettings {
   readonly groups?: string;
   /** Which figure groups run (BENCH_FIGURES, e.g. `cached` for the cached-request figures alone). */
   readonly figures: readonly FigureGroup[];
+  /**
+   * The baseline also reads the edge's session-ticket key files (BENCH_BASELINE_TICKET_KEYS=1):
+   * a static nginx that resumes across instances needs key files too, and nginx then encrypts
+   * tickets through its own key callback instead of OpenSSL's built-in keys.
+   */
+  readonly baselineTicketKeys: boolean;
 }
 
 export type FigureGroup = 'cached' | 'handshakes';
@@ -108,5 +114,6 @@ export function loadSettings(): BenchSettings {
     caddy: flag('BENCH_CADDY', caddyBinary() !== undefined),
     groups: process.env.BENCH_GROUPS || undefined,
     figures: figureGroups(),
+    baselineTicketKeys: flag('BENCH_BASELINE_TICKET_KEYS', false),
   };
 }
