@@ -19,6 +19,7 @@
 -- word. Outside the window (or with the entry evicted) the origin's answer passes as it is.
 local cache_policy = require "edge.cache_policy"
 local cc = require "edge.cache_control"
+local log = require "edge.log"
 
 local floor = math.floor
 local match = string.match
@@ -29,6 +30,8 @@ local exec = ngx.exec
 local tonumber = tonumber
 local type = type
 local concat = table.concat
+local find = string.find
+local sub = string.sub
 
 local _M = {}
 
@@ -83,13 +86,63 @@ function _M.access()
     end
 end
 
+-- The last value of an upstream variable ("a, b : c" after retries and internal redirects).
+local function last(value)
+    return value and match(value, "([^%s,:]+)%s*$") or value
+end
+
+-- nginx's own line about this failure carries the origin URL with its query string, so this hop
+-- logs at crit (nginx.conf.mustache) and says what happened here, from the upstream variables:
+-- an origin that answered (a header time) did so with a 5xx, under a stale copy's stale-if-error
+-- (@stale_if_error); otherwise nginx's 504 is a timeout (connect or read: the connect time says
+-- which), its 502 without a connect time a refused connection or a failed TLS handshake
+-- (indistinguishable here), and with one a connection closed or an invalid answer.
+-- The path is logged up to its "?": never the query.
+local function log_failure(var)
+    local upstream_status = last(var.upstream_status)
+    local connect = last(var.upstream_connect_time)
+    local header = last(var.upstream_header_time)
+    local reason
+    if header and header ~= "-" then
+        reason = "origin_5xx_stale_served"
+    elseif upstream_status == "504" then
+        reason = "timed_out"
+    elseif upstream_status == "502" and (not connect or connect == "-") then
+        reason = "connect_or_tls_failed"
+    else
+        reason = "closed_or_invalid"
+    end
+    local path = var.request_uri
+    local cut = find(path, "?", 1, true)
+    if cut then
+        path = sub(path, 1, cut - 1)
+    end
+    local fields = {
+        tenant = var.http_x_edge_tenant,
+        origin = var.http_x_edge_origin_name,
+        addr = var.upstream_addr,
+        status = tonumber(upstream_status) or upstream_status,
+        reason = reason,
+        connect_time = connect,
+        header_time = header,
+        path = path,
+    }
+    if reason == "origin_5xx_stale_served" then
+        log.warn("origin_failed", fields)
+    else
+        log.err("origin_failed", fields)
+    end
+end
+
 -- rewrite_by_lua in @origin_failed: closes the connection (a failure to the cached location,
 -- which then serves a stale copy if it allows that), remembering which request failed.
 function _M.origin_failed()
-    local status, key, id = cache_entry(ngx.var)
+    local var = ngx.var
+    local status, key, id = cache_entry(var)
     if status == "EXPIRED" then
         windows:set(FAILED .. md5(key), id, FAILED_TTL_S)
     end
+    log_failure(var)
     return ngx.exit(CLOSE)
 end
 

@@ -212,6 +212,24 @@ function _M.route()
     return exec("@edge_cache")
 end
 
+-- @edge_too_large: nginx refused a body over client_max_body_size before the access phase. Its
+-- own line would carry the request line; this one has the path without the query.
+function _M.too_large()
+    local var = ngx.var
+    local path = var.request_uri
+    local cut = find(path, "?", 1, true)
+    if cut then
+        path = sub(path, 1, cut - 1)
+    end
+    log.warn("body_too_large", {
+        host = var.host,
+        path = path,
+        limit = var.edge_body_limit,
+        length = var.http_content_length,
+    })
+    return ngx.exit(413)
+end
+
 -- Port 80: known hosts go to HTTPS, unknown hosts get 404 and nothing else.
 function _M.redirect_to_https()
     local var = ngx.var

@@ -67,9 +67,9 @@ describe('nginx.conf with EDGE_TLS_ENGINE=auto-ssl', () => {
   it('serves HTTP-01 challenges from auto-ssl on port 80, behind proxy protocol', () => {
     expect(conf).toContain('listen 0.0.0.0:80 default_server proxy_protocol;');
     expect(block(conf, /location \/\.well-known\/acme-challenge\//)).toContain(
-      'content_by_lua_block { auto_ssl:challenge_server() }',
+      'content_by_lua_block { require("edge.log").protect("challenge", auto_ssl.challenge_server, auto_ssl) }',
     );
-    expect(conf).not.toContain('require("edge.challenge").serve()');
+    expect(conf).not.toContain('require("edge.challenge")');
   });
 
   it('picks certificates through edge.auto_ssl on 443 (issuance in the background)', () => {
@@ -118,7 +118,9 @@ describe('nginx.conf with EDGE_TLS_ENGINE=native', () => {
   it('has none of the auto-ssl directives', () => {
     expect(conf).not.toMatch(/auto_ssl|8999/);
     expect(conf).toContain('ssl_certificate_by_lua_block { require("edge.tls").certificate() }');
-    expect(conf).toContain('content_by_lua_block { require("edge.challenge").serve() }');
+    expect(conf).toContain(
+      'content_by_lua_block { require("edge.log").protect("challenge", require("edge.challenge").serve) }',
+    );
   });
 
   it('renders the task config: proxy protocol from the VPC, the VPC resolver, the issuer on loopback', () => {

@@ -59,7 +59,27 @@ describe('security defaults in the rendered nginx.conf', () => {
     expect(fill).toContain(
       'proxy_ignore_headers X-Accel-Redirect X-Accel-Expires X-Accel-Limit-Rate X-Accel-Buffering X-Accel-Charset;',
     );
-    expect(fill).toContain('header_filter_by_lua_block { require("edge.fill").header_filter() }');
+    expect(fill).toContain(
+      'header_filter_by_lua_block { require("edge.log").protect("fill", require("edge.fill").header_filter) }',
+    );
+  });
+
+  it("keeps nginx's own request lines (request line and upstream URL, queries included) out of the error log", () => {
+    const conf = renderNginxConf(config());
+    const target = /^error_log (\S+) \w+;$/m.exec(conf)?.[1];
+    expect(target).toBeTruthy();
+    const servers = conf.split(/^ {4}server \{$/m).slice(1);
+    const [http, https, fill, control] = servers;
+    for (const server of [http, https, fill]) expect(server).toContain(`error_log ${target} crit;`);
+    expect(control).not.toContain('error_log');
+    // Every Lua request-phase entry runs under edge.log.protect: a runtime error is logged without the request.
+    for (const server of [http ?? '', https ?? '', fill ?? '']) {
+      const entries =
+        server.match(/(access|content|rewrite|header_filter|body_filter)_by_lua_block \{[^\n]*\}/g) ?? [];
+      expect(entries.length).toBeGreaterThan(0);
+      for (const entry of entries) expect(entry).toContain('require("edge.log").protect(');
+    }
+    expect(https).toContain('error_page 413 @edge_too_large;');
   });
 
   it("refuses the task's own ports as origins, issuer included", () => {
