@@ -1,11 +1,8 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { detectNginxRuntime } from '../../lib/edge/nginx-runtime.ts';
-import { LUA_DIR } from '../../lib/local/edge-server.ts';
-import { freePort } from '../../lib/local/ports.ts';
-import { ManagedProcess } from '../../lib/local/process.ts';
 import { httpGet } from '../harness/clients.ts';
+import { startLuaNginx } from '../harness/lua-nginx.ts';
 import { TestBed } from '../harness/testbed.ts';
 
 // edge.cache_control, table-driven, inside a real nginx with the Lua module.
@@ -13,24 +10,10 @@ const bed = new TestBed('cc-parser');
 let port: number;
 
 beforeAll(async () => {
-  const rt = detectNginxRuntime();
-  port = await freePort();
-  await mkdir(join(bed.dir, 'tmp'), { recursive: true });
-  const conf = join(bed.dir, 'nginx.conf');
-  await writeFile(
-    conf,
-    `${rt.loadModules.map((m) => `load_module ${m};`).join('\n')}
-daemon off;
-worker_processes 1;
-pid ${bed.dir}/nginx.pid;
-error_log ${bed.dir}/error.log info;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${bed.dir}/tmp;
-  lua_package_path "${[`${LUA_DIR}/?.lua`, ...rt.luaPackagePath].join(';')};;";
-  lua_package_cpath "${[...rt.luaPackageCpath].join(';')};;";
-  server {
+  port = await startLuaNginx(bed, {
+    name: 'nginx-cc',
+    readyPath: '/parse?v=%5B%5D',
+    http: (port) => `  server {
     listen 127.0.0.1:${port};
     location /parse {
       content_by_lua_block {
@@ -47,21 +30,8 @@ http {
         ngx.say(cjson.encode(out))
       }
     }
-  }
-}
-`,
-  );
-  bed.track(
-    await ManagedProcess.start({
-      name: 'nginx-cc',
-      command: rt.binary,
-      args: ['-p', bed.dir, '-c', conf],
-      logFile: join(bed.dir, 'nginx.stdout.log'),
-      stopSignal: 'SIGQUIT',
-      ready: async () =>
-        (await httpGet({ port, path: '/parse?v=%5B%5D' }).catch(() => ({ status: 0 }))).status === 200,
-    }),
-  );
+  }`,
+  });
 });
 
 // [field value (or repeated field lines), max-age, s-maxage, other directives expected present]

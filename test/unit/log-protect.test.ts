@@ -1,12 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { detectNginxRuntime } from '../../lib/edge/nginx-runtime.ts';
-import { LUA_DIR } from '../../lib/local/edge-server.ts';
-import { freePort } from '../../lib/local/ports.ts';
-import { ManagedProcess } from '../../lib/local/process.ts';
 import { httpGet } from '../harness/clients.ts';
+import { startLuaNginx } from '../harness/lua-nginx.ts';
 import { TestBed } from '../harness/testbed.ts';
 
 // edge.log.protect inside a real nginx, set up as the edge's servers are: the server's own lines
@@ -18,24 +15,12 @@ let port: number;
 const errorLog = join(bed.dir, 'error.log');
 
 beforeAll(async () => {
-  const rt = detectNginxRuntime();
-  port = await freePort();
-  await mkdir(join(bed.dir, 'tmp'), { recursive: true });
-  const conf = join(bed.dir, 'nginx.conf');
-  await writeFile(
-    conf,
-    `${rt.loadModules.map((m) => `load_module ${m};`).join('\n')}
-daemon off;
-worker_processes 1;
-pid ${bed.dir}/nginx.pid;
-error_log ${errorLog} info;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${bed.dir}/tmp;
-  lua_package_path "${[`${LUA_DIR}/?.lua`, ...rt.luaPackagePath].join(';')};;";
-  lua_package_cpath "${[...rt.luaPackageCpath].join(';')};;";
-  server {
+  port = await startLuaNginx(bed, {
+    name: 'nginx-log-protect',
+    errorLog,
+    readyPath: '/ready',
+    readyStatus: 204,
+    http: (port) => `  server {
     listen 127.0.0.1:${port};
     error_log ${errorLog} crit;
     location /ready { return 204; }
@@ -66,21 +51,8 @@ http {
       }
       return 200 "filtered\\n";
     }
-  }
-}
-`,
-  );
-  bed.track(
-    await ManagedProcess.start({
-      name: 'nginx-log-protect',
-      command: rt.binary,
-      args: ['-p', bed.dir, '-c', conf],
-      logFile: join(bed.dir, 'nginx.stdout.log'),
-      stopSignal: 'SIGQUIT',
-      ready: async () =>
-        (await httpGet({ port, path: '/ready' }).catch(() => ({ status: 0 }))).status === 204,
-    }),
-  );
+  }`,
+  });
 });
 
 async function luaErrors(name: string): Promise<Record<string, string>[]> {

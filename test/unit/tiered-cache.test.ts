@@ -1,12 +1,9 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { detectNginxRuntime } from '../../lib/edge/nginx-runtime.ts';
-import { LUA_DIR } from '../../lib/local/edge-server.ts';
-import { freePort } from '../../lib/local/ports.ts';
-import { ManagedProcess } from '../../lib/local/process.ts';
 import { httpGet } from '../harness/clients.ts';
+import { startLuaNginx } from '../harness/lua-nginx.ts';
 import { TestBed } from '../harness/testbed.ts';
 
 // edge.tiered_cache inside a real nginx with two workers. The loader reads a fake backend kept in
@@ -124,25 +121,14 @@ const backend = (k: string, v?: string) =>
 const calls = async (k: string, shm = 'tc_main') => await call({ op: 'calls', k, shm });
 
 beforeAll(async () => {
-  const rt = detectNginxRuntime();
-  port = await freePort();
-  await mkdir(join(bed.dir, 'tmp'), { recursive: true });
   await writeFile(join(bed.dir, 'tc_test.lua'), MODULE);
-  const conf = join(bed.dir, 'nginx.conf');
-  await writeFile(
-    conf,
-    `${rt.loadModules.map((m) => `load_module ${m};`).join('\n')}
-daemon off;
-worker_processes 2;
-pid ${bed.dir}/nginx.pid;
-error_log ${bed.dir}/error.log info;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${bed.dir}/tmp;
-  lua_package_path "${[`${LUA_DIR}/?.lua`, `${bed.dir}/?.lua`, ...rt.luaPackagePath].join(';')};;";
-  lua_package_cpath "${[...rt.luaPackageCpath].join(';')};;";
-  lua_shared_dict tc_backend 1m;
+  port = await startLuaNginx(bed, {
+    name: 'nginx-tiered-cache',
+    workers: 2,
+    workerConnections: 256,
+    luaPaths: [`${bed.dir}/?.lua`],
+    readyPath: '/t?op=calls&k=ready',
+    http: (port) => `  lua_shared_dict tc_backend 1m;
   lua_shared_dict tc_main 1m;
   lua_shared_dict tc_small 64k;
   lua_shared_dict tc_negative 64k;
@@ -153,21 +139,8 @@ http {
     listen 127.0.0.1:${port} reuseport;
     keepalive_timeout 0;
     location /t { content_by_lua_block { require("tc_test").serve() } }
-  }
-}
-`,
-  );
-  bed.track(
-    await ManagedProcess.start({
-      name: 'nginx-tiered-cache',
-      command: rt.binary,
-      args: ['-p', bed.dir, '-c', conf],
-      logFile: join(bed.dir, 'nginx.stdout.log'),
-      stopSignal: 'SIGQUIT',
-      ready: async () =>
-        (await httpGet({ port, path: '/t?op=calls&k=ready' }).catch(() => ({ status: 0 }))).status === 200,
-    }),
-  );
+  }`,
+  });
 });
 
 /** Requests until both workers answered (reuseport spreads connections; bounded). */
