@@ -1,6 +1,11 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import {
+  type ConnectionOptions,
+  type DetailedPeerCertificate,
+  type TLSSocket,
+  connect as tlsConnect,
+} from 'node:tls';
 
 export interface Reply {
   status: number;
@@ -88,6 +93,11 @@ export interface Handshake {
   protocol: string | null;
   alpn: string | false | null;
   reused: boolean;
+  /**
+   * The peer's chain (getPeerCertificate(true)), read at the handshake: on a loaded machine the
+   * edge may close an idle connection before a later read, which then finds nothing.
+   */
+  chain: DetailedPeerCertificate;
 }
 
 /** A TLS handshake with the given SNI; resolves with what the edge presented. */
@@ -112,6 +122,7 @@ export function handshake(
         protocol: socket.getProtocol(),
         alpn: socket.alpnProtocol,
         reused: socket.isSessionReused(),
+        chain: socket.getPeerCertificate(true),
       });
     });
     socket.once('error', reject);
