@@ -87,11 +87,9 @@ end
 
 local _M = {}
 
--- First use of fresh objects: `setup(i)` makes n of them outside the timing, fn(i) is timed.
-local function time_fresh(n, setup, fn)
-    for i = 1, n do
-        setup(i)
-    end
+-- µs per call of fn(1..n). The garbage of what ran before (parsed certificates and keys, freed by
+-- finalizers) is collected first, not in the middle of the timed loop.
+local function timed_loop(n, fn)
     collectgarbage()
     local t0 = clock()
     for i = 1, n do
@@ -100,16 +98,17 @@ local function time_fresh(n, setup, fn)
     return (clock() - t0) * 1e6 / n
 end
 
+-- First use of fresh objects: `setup(i)` makes n of them outside the timing, fn(i) is timed.
+local function time_fresh(n, setup, fn)
+    for i = 1, n do
+        setup(i)
+    end
+    return timed_loop(n, fn)
+end
+
 local function time(n, fn)
     fn(0) -- first call outside the timing (compilation, connection pool)
-    -- The garbage of the rows before (parsed certificates and keys, freed by finalizers) is
-    -- collected here, not in the middle of this row.
-    collectgarbage()
-    local t0 = clock()
-    for i = 1, n do
-        fn(i)
-    end
-    return (clock() - t0) * 1e6 / n
+    return timed_loop(n, fn)
 end
 
 function _M.run()
