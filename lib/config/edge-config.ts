@@ -227,6 +227,13 @@ export const edgeConfigSchema = z
              * this keeps its last key and logs `session ticket keys not rotated` at error level.
              */
             horizonEpochs: z.number().int().min(3).max(100_000).default(720),
+            /**
+             * TLS 1.3 tickets sent after each full handshake. One (as Go's crypto/tls, Caddy's
+             * stack, sends): a returning visitor needs one, an HTTP/2 client opens one connection
+             * per origin, and each ticket costs an encryption in nginx's ticket-key callback.
+             * OpenSSL's default is 2.
+             */
+            perHandshake: z.number().int().min(1).max(8).default(1),
           })
           .prefault({}),
         /**

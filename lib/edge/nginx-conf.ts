@@ -84,6 +84,7 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       enabled: config.tls.sessionTickets.enabled,
       dir: ticketKeyDir(config),
       epoch_s: config.tls.sessionTickets.epochSeconds,
+      per_handshake: config.tls.sessionTickets.perHandshake,
     },
     limits: { purge_body_bytes: config.limits.purgeBodyBytes },
   };

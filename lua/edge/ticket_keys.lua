@@ -46,6 +46,8 @@ for _, decl in ipairs({
     "int SSL_CTX_set_session_id_context(SSL_CTX *ctx, const unsigned char *sid_ctx, unsigned int len);",
     "int SSL_set_session_id_context(SSL *ssl, const unsigned char *sid_ctx, unsigned int len);",
     "int SSL_SESSION_set1_id_context(SSL_SESSION *s, const unsigned char *sid_ctx, unsigned int len);",
+    "int SSL_CTX_set_num_tickets(SSL_CTX *ctx, size_t num_tickets);",
+    "int SSL_set_num_tickets(SSL *s, size_t num_tickets);",
     "int symlink(const char *target, const char *linkpath);",
     "int access(const char *path, int mode);",
     "int kill(int pid, int sig);",
@@ -185,6 +187,9 @@ end
 
 -- The region's session ID context (20 bytes, within OpenSSL's 32); false while tickets are off.
 local session_context
+-- TLS 1.3 tickets sent after a full handshake (OpenSSL's default is 2; each one costs an
+-- encryption in nginx's ticket-key callback).
+local tickets_per_handshake
 -- The worker's SSL_CTX has it: connections created from now on start with it.
 local ctx_done = false
 -- Until then (nginx's handshake timeout after the SSL_CTX got it), a full handshake may still be
@@ -198,6 +203,7 @@ local function compute_context()
     if not (cfg.tickets and cfg.tickets.enabled) then
         return nil
     end
+    tickets_per_handshake = cfg.tickets.per_handshake or 2
     return sha1_bin("edge sessions\0" .. cfg.region)
 end
 
@@ -228,8 +234,12 @@ function _M.region_context()
     end
     local len = #session_context
     if not ctx_done then
-        if C.SSL_CTX_set_session_id_context(C.SSL_get_SSL_CTX(ssl), session_context, len) ~= 1 then
+        local ctx = C.SSL_get_SSL_CTX(ssl)
+        if C.SSL_CTX_set_session_id_context(ctx, session_context, len) ~= 1 then
             return context_failed("SSL_CTX_set_session_id_context")
+        end
+        if C.SSL_CTX_set_num_tickets(ctx, tickets_per_handshake) ~= 1 then
+            return context_failed("SSL_CTX_set_num_tickets")
         end
         ctx_done = true
         update_time()
@@ -240,6 +250,9 @@ function _M.region_context()
     end
     if C.SSL_set_session_id_context(ssl, session_context, len) ~= 1 then
         return context_failed("SSL_set_session_id_context")
+    end
+    if C.SSL_set_num_tickets(ssl, tickets_per_handshake) ~= 1 then
+        return context_failed("SSL_set_num_tickets")
     end
     local session = C.SSL_get_session(ssl)
     if session == nil or C.SSL_SESSION_set1_id_context(session, session_context, len) ~= 1 then

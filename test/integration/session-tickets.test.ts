@@ -176,6 +176,49 @@ describe.each(['TLSv1.3', 'TLSv1.2'] as const)('session tickets across tasks of 
   }, 30_000);
 });
 
+/** TLS 1.3 tickets the edge sends after one full handshake (read until it closes the connection). */
+function ticketsAfterFullHandshake(e: LocalEdge): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let tickets = 0;
+    const socket = connect({
+      host: '127.0.0.1',
+      port: e.config.listen.httpsPort,
+      servername: SNI,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
+    });
+    const timer = setTimeout(() => socket.destroy(new Error('the edge did not close the connection')), 5000);
+    socket.on('session', () => {
+      tickets += 1;
+    });
+    socket.once('secureConnect', () => {
+      socket.write(`GET / HTTP/1.1\r\nHost: ${SNI}\r\nConnection: close\r\n\r\n`);
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(tickets);
+    });
+    socket.resume();
+  });
+}
+
+describe('tickets per full handshake (TLS 1.3)', () => {
+  it('one by default: each ticket costs an encryption in the ticket-key callback', async () => {
+    expect(await ticketsAfterFullHandshake(a)).toBe(1);
+  });
+
+  it('as many as tls.sessionTickets.perHandshake says', async () => {
+    const two = await edge('two-tickets', regionSecret, { sessionTickets: { perHandshake: 2 } });
+    // The worker's first full handshake sets it on the SSL_CTX; later connections copy it.
+    expect(await ticketsAfterFullHandshake(two)).toBe(2);
+    expect(await ticketsAfterFullHandshake(two)).toBe(2);
+  }, 30_000);
+});
+
 describe('key rotation at an epoch boundary', () => {
   let r1: LocalEdge;
   let r2: LocalEdge;
