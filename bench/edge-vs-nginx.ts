@@ -240,6 +240,7 @@ async function setUp(root: string, env: Partial_<Env>): Promise<Env> {
     redisPrefix: PREFIX,
     workers: settings.workers,
     lruSize,
+    push: settings.push,
   });
   env.edge = edge;
   const first = pairs[0] as KeyPair;
@@ -442,6 +443,27 @@ async function handshakes(
   return res;
 }
 
+/**
+ * Waits until the edge's watch has put `count` certificates into its shared dict (the push of
+ * the ones just loaded runs in the edge's worker 0, inside its CPU budget: not during a round).
+ */
+async function pushed(control: number, count: number): Promise<void> {
+  const started = Date.now();
+  const series = 'edge_cert_pushes_total{result="pushed"}';
+  for (;;) {
+    const n = (await scrapeMetrics(control)).get(series) ?? 0;
+    if (n >= count) {
+      log(
+        `the edge pushed ${n} certificates into its shared dict (${Date.now() - started} ms after the load)`,
+      );
+      return;
+    }
+    if (Date.now() - started > 600_000)
+      throw new Error(`the edge pushed ${n} of ${count} certificates in 600 s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /** Handshakes over the warm set until (nearly) every lookup is answered by the worker LRU. */
 async function warmUp(env: Env): Promise<void> {
   const control = env.edge.config.listen.controlPort;
@@ -467,6 +489,7 @@ async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: R
     log(
       `loaded certificates ${loaded}..${count - 1} into Redis in ${round(ms)} ms (${round(((count - loaded) * 1000) / ms)} certs/s); dbsize ${await env.client.dbsize()}`,
     );
+    if (settings.push) await pushed(control, count);
     // Cold names are never used before, by either server or by the warm set.
     let coldCursor = Math.max(loaded, settings.warmNames);
     const coldPerRound = Math.floor((count - coldCursor) / (settings.rounds + (settings.perf ? 1 : 0)));

@@ -100,6 +100,8 @@ export interface BenchEdgeOptions {
   readonly redisPrefix: string;
   readonly workers: number;
   readonly lruSize: number;
+  /** tls.pushCertificates (settings.push). */
+  readonly push: boolean;
 }
 
 /** The project's edge, with the parameters a production task would run with (access log on). */
@@ -116,7 +118,7 @@ export async function startBenchEdge(opts: BenchEdgeOptions): Promise<LocalEdge>
       nginx: { workerProcesses: opts.workers },
       // Room for every certificate a run fetches, so shared-dict evictions do not blur the cold figure.
       sharedDicts: { certs: '512m' },
-      tls: { lruSize: opts.lruSize, shmTtlSeconds: 3600, missTtlSeconds: 10 },
+      tls: { lruSize: opts.lruSize, shmTtlSeconds: 3600, missTtlSeconds: 10, pushCertificates: opts.push },
       // All load comes from one address here: the per-address limits would answer 429.
       limits: { connectionsPerIp: 0, requestsPerSecondPerIp: 0 },
     },

@@ -63,6 +63,8 @@ export interface BenchSettings {
    * tickets through its own key callback instead of OpenSSL's built-in keys.
    */
   readonly baselineTicketKeys: boolean;
+  /** The edge's certificate push (tls.pushCertificates); off, cold names are read from Redis. */
+  readonly push: boolean;
 }
 
 export type FigureGroup = 'cached' | 'handshakes';
@@ -115,5 +117,6 @@ export function loadSettings(): BenchSettings {
     groups: process.env.BENCH_GROUPS || undefined,
     figures: figureGroups(),
     baselineTicketKeys: flag('BENCH_BASELINE_TICKET_KEYS', false),
+    push: flag('BENCH_PUSH', true),
   };
 }

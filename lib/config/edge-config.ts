@@ -199,11 +199,19 @@ export const edgeConfigSchema = z
         /** Parsed certificates kept per worker. */
         lruSize: z.number().int().min(16).default(2000),
         /**
-         * How long a certificate is served from the edge's caches before Redis is read again: a
-         * certificate written to Redis by any path is served within this (POST /certs/forget at once).
-         * It is parsed again only when the stored JSON changed.
+         * How long a certificate read from Redis on use is served from the edge's caches before
+         * Redis is read again: with `pushCertificates` off, or while its watch is down, a
+         * certificate written to Redis by any path is served within this (POST /certs/forget at
+         * once). It is parsed again only when the stored JSON changed.
          */
         shmTtlSeconds: positiveSeconds.default(60),
+        /**
+         * Native engine: worker 0 watches Redis's keyspace notifications and puts every
+         * certificate into the `certs` shared dict as it is written (and all of them at start),
+         * so a name's first handshake in a worker reads no Redis (edge/cert_push.lua). Pushed
+         * copies stay fresh while the watch is subscribed; a full dict refuses, never evicts.
+         */
+        pushCertificates: z.boolean().default(true),
         /** How long a name with no certificate is remembered as such. */
         missTtlSeconds: positiveSeconds.default(10),
         /** Fallback handshakes are logged one line per worker per this interval, with their count. */

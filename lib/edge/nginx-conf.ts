@@ -43,6 +43,7 @@ export function luaRuntimeConfig(config: EdgeConfig) {
       engine: config.tls.engine,
       lru_size: config.tls.lruSize,
       shm_ttl: config.tls.shmTtlSeconds,
+      push: config.tls.engine === 'native' && config.tls.pushCertificates,
       miss_ttl: config.tls.missTtlSeconds,
       fallback_log_interval_s: config.tls.fallbackLogIntervalSeconds,
       issuer_url: config.tls.issuerUrl ?? null,

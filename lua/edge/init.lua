@@ -25,6 +25,10 @@ function _M.init_worker()
     require("edge.metrics").init_worker()
     require("edge.tiered_cache").init_worker()
     require("edge.ticket_keys").init_worker()
+    local tls_conf = require("edge.config").get().tls
+    if tls_conf.engine == "native" and tls_conf.push then
+        require("edge.cert_push").init_worker(require("edge.tls").cache)
+    end
 end
 
 return _M

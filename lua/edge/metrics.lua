@@ -25,6 +25,8 @@ local HELP = {
         .. "(lru, shm, redis, stale: a known copy while Redis fails, miss, fallback).",
     edge_handshakes_total = "TLS certificate selections by result.",
     edge_errors_total = "Internal errors by kind.",
+    edge_cert_pushes_total = "Certificates put into the shared dict as Redis got them, by result "
+        .. "(pushed, forgotten: the key is gone, full: the dict had no room, failed).",
 }
 
 local function escape(v)
@@ -51,6 +53,7 @@ end
 _M.cert_lookup = family("edge_cert_lookups_total", "tier")
 _M.handshake = family("edge_handshakes_total", "result")
 _M.error = family("edge_errors_total", "kind")
+_M.cert_push = family("edge_cert_pushes_total", "result")
 
 -- Starts this worker's flush timer (init_worker_by_lua).
 function _M.init_worker()

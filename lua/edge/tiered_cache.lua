@@ -22,8 +22,16 @@
 --   a log of changed keys in the shared dict, read by a timer in every worker); other caches
 --   converge within ttl_s.
 --
+-- * Pushed values (push): a writer that watches the loader's store (edge.cert_push: Redis's
+--   keyspace notifications) puts each value in the shared dict as it is written, tagged with the
+--   number of its watch ("epoch"). A pushed value is fresh for as long as that watch is the live
+--   one (set_live), with no TTL: every later write reaches the dict through the same watch. When
+--   the watch breaks (or stops renewing its mark), every pushed value is treated as due and read
+--   from the loader again, until a new watch has pushed it again.
+--
 -- Values in the shared dict are the loader's raw strings; the flags hold the second (ngx.time)
--- until which the value is fresh. Keys starting with "!" are the cache's own (host names, record
+-- until which the value is fresh, or, for a pushed value, its watch's epoch (below EPOCH_LIMIT:
+-- no second of this century is). Keys starting with "!" are the cache's own (host names, record
 -- keys and tenant ids never start with it).
 local lrucache = require "resty.lrucache"
 local log = require "edge.log"
@@ -50,6 +58,10 @@ local MARK = "!f:" -- "!f:<key>" = ngx.now() when the key was last set or delete
 -- A worker that falls more than LOG_SPAN changes behind (or finds a log entry gone) empties
 -- its LRU instead of replaying the log.
 local LOG_SPAN = 1000
+-- Flags below this are a watch's epoch, not a time (2^30 s is January 2004).
+local EPOCH_LIMIT = 2 ^ 30
+-- A time long past: promote() with it keeps the value as a stale copy only.
+local DUE = EPOCH_LIMIT
 
 -- Caches in version mode, for init_worker to start their timers.
 local versioned = {}
@@ -111,6 +123,8 @@ function _M.new(opts)
         on_load_error = opts.on_load_error,
         on_invalid = opts.on_invalid,
         shared_invalidation = opts.shared_invalidation and true or false,
+        live_key = "!live:" .. opts.name,
+        epoch_key = "!epoch:" .. opts.name,
     }
     -- A lock outlives a hung loader by this much at most; the loader's own timeouts end it sooner.
     self.lock_ttl = self.lock_wait + 1
@@ -131,6 +145,25 @@ function _M.new(opts)
     return setmetatable(self, mt)
 end
 
+-- Whether a shared-dict value with these flags is fresh: a time still ahead, or the epoch of the
+-- live watch (one more shared-dict read, on the shared-dict tier only).
+local function fresh(self, flags)
+    if flags >= EPOCH_LIMIT then
+        return flags > time()
+    end
+    return flags == self.shm:get(self.live_key)
+end
+
+-- How long this worker's LRU keeps a value before looking at the shared dict again.
+local function lru_ttl(self, flags)
+    if flags < EPOCH_LIMIT then
+        return self.ttl
+    end
+    local ttl = flags - now()
+    -- An entry already due keeps a tiny TTL: still there as the stale copy of the next lookup.
+    return ttl > 0 and ttl or 0.001
+end
+
 -- True when the worker's entry predates an explicit set/delete in another worker (marker mode:
 -- the only shared-dict read on an LRU hit; caches in version mode read nothing here).
 local function invalidated(self, key, entry)
@@ -142,7 +175,8 @@ local function invalidated(self, key, entry)
 end
 
 -- Decodes raw (reusing the previous decoded value when raw did not change) and keeps it in this
--- worker's LRU until `fresh_until`. Returns the value, or nil and the decoder's error.
+-- worker's LRU until `fresh_until` (a time, or a pushed value's epoch: then ttl_s). Returns the
+-- value, or nil and the decoder's error.
 local function promote(self, key, raw, fresh_until, previous)
     local value
     if previous and previous.raw == raw then
@@ -154,9 +188,7 @@ local function promote(self, key, raw, fresh_until, previous)
             return nil, err or "invalid value"
         end
     end
-    local ttl = fresh_until - now()
-    -- An entry already due keeps a tiny TTL: still there as the stale copy of the next lookup.
-    self.lru:set(key, { value = value, raw = raw, at = now() }, ttl > 0 and ttl or 0.001)
+    self.lru:set(key, { value = value, raw = raw, at = now() }, lru_ttl(self, fresh_until))
     return value
 end
 
@@ -234,7 +266,7 @@ local function await(self, key, lock)
         update_time()
     end
     local raw, fresh_until = self.shm:get(key)
-    if raw ~= nil and fresh_until > time() then
+    if raw ~= nil and fresh(self, fresh_until) then
         local value, err = promote(self, key, raw, fresh_until, nil)
         if value == nil then
             invalid(self, key, err)
@@ -263,7 +295,7 @@ function _M.get(self, key)
 
     local raw, fresh_until = self.shm:get(key)
     if raw ~= nil then
-        if fresh_until > time() then
+        if fresh(self, fresh_until) then
             local value, err = promote(self, key, raw, fresh_until, stale)
             if value == nil then
                 invalid(self, key, err)
@@ -287,7 +319,7 @@ function _M.get(self, key)
             if stale and stale.raw == last then
                 return stale.value, nil, "stale"
             end
-            local value = promote(self, key, last, 0, stale)
+            local value = promote(self, key, last, DUE, stale)
             if value ~= nil then
                 return value, nil, "stale"
             end
@@ -375,6 +407,72 @@ function _M.set(self, key, raw)
     self.negative:delete(self.neg_prefix .. key)
     self.lru:delete(key)
     return true, mark(self, key)
+end
+
+-- Watches (see "Pushed values" above). A watch starts with start_epoch() once it is subscribed,
+-- calls set_live() well within live_ttl_s while it stays subscribed, and end_live() when its
+-- subscription broke.
+-- The live epoch, or nil.
+function _M.live_epoch(self)
+    return self.shm:get(self.live_key)
+end
+
+-- A new watch, just subscribed: starts the next epoch, which makes every value pushed before it
+-- due (a watch never adopts another's epoch: a watch whose worker was killed cannot say until
+-- when it saw every write). The watch then pushes every current value again (its sync).
+-- Returns the epoch, or nil and an error.
+function _M.start_epoch(self, live_ttl_s)
+    local epoch, err = self.shm:incr(self.epoch_key, 1, 0)
+    if not epoch then
+        return nil, err
+    end
+    if epoch >= EPOCH_LIMIT then -- a billion watches: start over (no pushed value is that old)
+        self.shm:set(self.epoch_key, 1)
+        epoch = 1
+    end
+    local ok
+    ok, err = self.shm:set(self.live_key, epoch, live_ttl_s)
+    if not ok then
+        return nil, err
+    end
+    return epoch
+end
+
+-- Keeps `epoch` live for live_ttl_s more, unless a newer watch started (then returns false: the
+-- older watch has been replaced, as when a reload's new worker started its own).
+function _M.set_live(self, epoch, live_ttl_s)
+    local live = self.shm:get(self.live_key)
+    if live ~= nil and live ~= epoch then
+        return false
+    end
+    if live == nil and (self.shm:get(self.epoch_key) or 0) ~= epoch then
+        return false
+    end
+    return self.shm:set(self.live_key, epoch, live_ttl_s)
+end
+
+-- The watch of `epoch` broke: its pushed values are due from now on (a newer watch's are not).
+function _M.end_live(self, epoch)
+    if self.shm:get(self.live_key) == epoch then
+        self.shm:delete(self.live_key)
+    end
+end
+
+-- Puts a value the watch of `epoch` saw written in the shared dict, fresh while that watch is live.
+-- Never evicts anything (safe_set): a full dict refuses it, and the key stays with the loader.
+-- A changed value reaches every worker's parsed copy as delete() does.
+function _M.push(self, key, raw, epoch)
+    local old = self.shm:get(key)
+    local ok, err = self.shm:safe_set(key, raw, 0, epoch)
+    if not ok then
+        return nil, err
+    end
+    self.negative:delete(self.neg_prefix .. key)
+    if old ~= nil and old ~= raw then
+        self.lru:delete(key)
+        mark(self, key)
+    end
+    return true
 end
 
 -- Forgets a key in every tier: the next lookup asks the loader. In every worker at once with

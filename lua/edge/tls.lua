@@ -97,6 +97,9 @@ local certs = tiered_cache.new({
     end,
 })
 
+-- The certificate cache itself, for edge.cert_push (it puts certificates in as Redis gets them).
+_M.cache = certs
+
 -- The metric label of each cache tier.
 local TIER = { lru = "lru", shm = "shm", stale = "stale", loader = "redis", negative = "miss", error = "miss" }
 

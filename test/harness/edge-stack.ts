@@ -27,6 +27,11 @@ export interface EdgeStack {
   seedTenant(id: string, originUrl?: string): Promise<void>;
   seedDomain(domain: string, tenant: string): Promise<void>;
   putCert(domain: string, record: CertRecord): Promise<void>;
+  /**
+   * putCert, then waits until the edge's watch (edge/cert_push.lua) has put it in the shared dict:
+   * the next handshake for it reads no Redis.
+   */
+  putCertPushed(domain: string, record: CertRecord): Promise<void>;
   purge(body: unknown, token?: string | null): Promise<Reply>;
   restartRedis(): Promise<void>;
 }
@@ -60,6 +65,18 @@ export async function startEdgeStack(bed: TestBed, overrides: Overrides = {}): P
   });
   bed.track(edge.process);
   const keys = new RedisKeys(edge.config.redis.prefix);
+  const pushes = async () => {
+    const res = await httpGet({ port: control, path: '/metrics' });
+    const series = 'edge_cert_pushes_total{result="pushed"} ';
+    const line = res.body.split('\n').find((l) => l.startsWith(series));
+    return line ? Number(line.slice(series.length)) : 0;
+  };
+  const waitForPushes = async (count: number) => {
+    const deadline = Date.now() + 10_000;
+    while ((await pushes()) < count) {
+      if (Date.now() > deadline) throw new Error(`the edge pushed fewer than ${count} certificates in 10 s`);
+    }
+  };
 
   return {
     edge,
@@ -82,6 +99,11 @@ export async function startEdgeStack(bed: TestBed, overrides: Overrides = {}): P
     },
     async putCert(domain, record) {
       await redis.set(keys.cert(domain), JSON.stringify(record));
+    },
+    async putCertPushed(domain, record) {
+      const before = await pushes();
+      await redis.set(keys.cert(domain), JSON.stringify(record));
+      await waitForPushes(before + 1);
     },
     purge(body, tok = token) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };

@@ -131,7 +131,12 @@ describe('the ticket settings', () => {
       'tls.sessionTickets.epochSeconds: 3600 is below tls.sessionTimeoutSeconds 7200: tickets would outlive the keys that decrypt them',
     );
     const c = parseEdgeConfig({ platformDomain: 'p.test', paths });
-    expect(c.tls.sessionTickets).toEqual({ enabled: true, epochSeconds: 3600, horizonEpochs: 720 });
+    expect(c.tls.sessionTickets).toEqual({
+      enabled: true,
+      epochSeconds: 3600,
+      horizonEpochs: 720,
+      perHandshake: 1,
+    });
     expect(c.tls.sessionTimeoutSeconds).toBe(3600);
   });
 });

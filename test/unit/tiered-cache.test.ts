@@ -84,6 +84,14 @@ function _M.serve()
         -- A delete whose log entry is gone (as if the dict evicted it).
         ngx.shared.tc_main:delete(k)
         ngx.shared.tc_main:incr("!v:versioned", 1, 0)
+    elseif op == "start" then
+        out.epoch = cache:start_epoch(5)
+    elseif op == "push" then
+        out.ok, out.err = cache:push(k, a.arg_v, tonumber(a.arg_e))
+    elseif op == "end" then
+        cache:end_live(tonumber(a.arg_e))
+    elseif op == "live" then
+        out.ok = cache:set_live(tonumber(a.arg_e), 5)
     elseif op == "fail" then
         backend:set("fail", a.arg_on == "1" or nil)
     elseif op == "delay" then
@@ -101,6 +109,8 @@ return _M
 
 interface Out {
   pid: number;
+  epoch?: number;
+  ok?: boolean;
   value?: string;
   err?: string;
   tier?: string;
@@ -365,6 +375,67 @@ describe('edge.tiered_cache: worker LRU → shared dict → loader', () => {
     } finally {
       await call({ op: 'fail', on: '0' });
     }
+  });
+
+  it('push: a pushed value stays fresh past its TTL while its watch is live, without the loader', async () => {
+    const { epoch } = await call({ op: 'start' });
+    expect(epoch).toBeGreaterThan(0);
+    await backend('p', 'P-old');
+    expect((await call({ op: 'push', k: 'p', v: 'P1', e: String(epoch) })).ok).toBe(true);
+    expect(await get('p')).toMatchObject({ value: 'P1', tier: 'shm' });
+    // Past the TTL (1 s): the worker LRU looks at the shared dict again, which is still fresh.
+    await sleep(TTL_S * 1000 + 300);
+    await everyWorker(
+      () => get('p'),
+      (o) => expect(o).toMatchObject({ value: 'P1' }),
+    );
+    expect((await calls('p')).calls).toBe(0);
+    // A changed value reaches every worker at once (this cache marks changes in the shared dict).
+    expect((await call({ op: 'push', k: 'p', v: 'P2', e: String(epoch) })).ok).toBe(true);
+    await everyWorker(
+      () => get('p'),
+      (o) => expect(o.value).toBe('P2'),
+    );
+    expect((await calls('p')).calls).toBe(0);
+  });
+
+  it('push: once the watch ended, pushed values are due and read from the loader again', async () => {
+    const { epoch } = await call({ op: 'start' });
+    await backend('q', 'Q-loader');
+    await call({ op: 'push', k: 'q', v: 'Q-pushed', e: String(epoch) });
+    expect((await get('q')).value).toBe('Q-pushed');
+    await call({ op: 'end', e: String(epoch) });
+    await sleep(TTL_S * 1000 + 300);
+    expect(await get('q')).toMatchObject({ value: 'Q-loader', tier: 'loader' });
+    expect((await calls('q')).calls).toBe(1);
+  });
+
+  it("push: a newer watch's epoch makes the older one's values due, and the older one cannot renew", async () => {
+    const first = (await call({ op: 'start' })).epoch as number;
+    await backend('r', 'R-loader');
+    await call({ op: 'push', k: 'r', v: 'R-first', e: String(first) });
+    const second = (await call({ op: 'start' })).epoch as number;
+    expect(second).toBeGreaterThan(first);
+    expect((await call({ op: 'live', e: String(first) })).ok).toBe(false);
+    expect((await call({ op: 'live', e: String(second) })).ok).toBe(true);
+    await sleep(TTL_S * 1000 + 300);
+    expect(await get('r')).toMatchObject({ value: 'R-loader', tier: 'loader' });
+  });
+
+  it('push: a full dict refuses a pushed value and evicts nothing', async () => {
+    const { epoch } = await call({ op: 'start' });
+    const big = 'x'.repeat(4000);
+    let refused = 0;
+    for (let i = 0; i < 40 && refused === 0; i++) {
+      const out = await call({ op: 'push', k: `full${i}`, v: `${i}${big}`, e: String(epoch), c: 'small' });
+      if (!out.ok) {
+        expect(out.err).toBe('no memory');
+        refused = i;
+      }
+    }
+    expect(refused).toBeGreaterThan(0);
+    // Every value pushed before the refusal is still there.
+    for (let i = 0; i < refused; i++) expect((await calls(`full${i}`, 'tc_small')).shm).toBe(`${i}${big}`);
   });
 
   it('logs no error', async () => {
