@@ -6,7 +6,7 @@ local config = require("edge.config").get()
 local records = require "edge.records"
 local names = require "edge.names"
 local log = require "edge.log"
-local region_context = require("edge.ticket_keys").region_context
+local region_tls = require("edge.ticket_keys").region_tls
 
 local ngx_ssl = require "ngx.ssl"
 
@@ -190,8 +190,8 @@ end
 -- waits at most tls.issuer_wait_ms, then gets the fallback certificate: nginx cuts a handshake
 -- at client_header_timeout, and auto-ssl's own in-handshake issuance would die with it.
 function _M.certificate(auto_ssl)
-    -- First: the session this handshake creates gets the region's context (tickets on).
-    region_context()
+    -- First: the connection gets the region's TLS settings (session context, tickets, chain).
+    region_tls()
     local domain = ngx_ssl.server_name()
     if not domain then
         return auto_ssl:ssl_certificate(SERVE_ONLY)

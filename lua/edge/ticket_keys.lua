@@ -8,7 +8,7 @@
 --
 -- A ticket also carries the session ID context, which nginx computes from the server block's
 -- certificates: each task's own self-signed fallback certificate would make every task's context
--- different, and OpenSSL refuses a session from another context. region_context() gives the
+-- different, and OpenSSL refuses a session from another context. region_tls() gives the
 -- worker's SSL_CTX the region's context on the worker's first full handshake (from the
 -- certificate phase, which OpenSSL runs on full handshakes only); every later connection of the
 -- worker copies it from there when it is created. A per-connection hook that runs before OpenSSL
@@ -47,6 +47,8 @@ for _, decl in ipairs({
     "int SSL_set_session_id_context(SSL *ssl, const unsigned char *sid_ctx, unsigned int len);",
     "int SSL_SESSION_set1_id_context(SSL_SESSION *s, const unsigned char *sid_ctx, unsigned int len);",
     "int SSL_CTX_set_num_tickets(SSL_CTX *ctx, size_t num_tickets);",
+    "long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg);",
+    "long SSL_ctrl(SSL *ssl, int cmd, long larg, void *parg);",
     "int SSL_set_num_tickets(SSL *s, size_t num_tickets);",
     "int symlink(const char *target, const char *linkpath);",
     "int access(const char *path, int mode);",
@@ -58,6 +60,12 @@ for _, decl in ipairs({
 end
 
 local SIGHUP = 1
+-- SSL_CTX_set_mode / SSL_set_mode (macros over the ctrl calls).
+local SSL_CTRL_MODE = 33
+-- Send the chain exactly as stored: without it, for a certificate set with no intermediate (a
+-- self-signed one), OpenSSL builds a chain from the context's store on every handshake
+-- (X509_verify_cert), which a static certificate (nginx sets its chain explicitly) never does.
+local SSL_MODE_NO_AUTO_CHAIN = 0x8
 local F_OK = 0
 -- Past the boundary, so that every task's clock has reached the new epoch's first second.
 local BOUNDARY_MARGIN_S = 0.5
@@ -190,12 +198,12 @@ local session_context
 -- TLS 1.3 tickets sent after a full handshake (OpenSSL's default is 2; each one costs an
 -- encryption in nginx's ticket-key callback).
 local tickets_per_handshake
--- The worker's SSL_CTX has it: connections created from now on start with it.
+-- The worker's SSL_CTX has the settings: connections created from now on start with them.
 local ctx_done = false
--- Until then (nginx's handshake timeout after the SSL_CTX got it), a full handshake may still be
--- on a connection created before, with nginx's context: each one is given the region's.
+-- Until then (nginx's handshake timeout after the SSL_CTX got them), a full handshake may still
+-- be on a connection created before, with nginx's settings: each one is given the region's.
 local connections_until
--- Every connection of the worker has the region's context: one boolean check per call.
+-- Every connection of the worker has the region's settings: one boolean check per call.
 local settled = false
 
 local function compute_context()
@@ -208,46 +216,17 @@ local function compute_context()
 end
 
 local function context_failed(what)
-    -- The connection keeps nginx's context: its ticket resumes on no other task of the region.
+    -- The connection keeps nginx's settings: its ticket resumes on no other task of the region.
     log.err("ticket_keys_session_context_failed", { call = what })
 end
 
--- From the certificate phase (full handshakes only: OpenSSL does not call it when it resumes).
--- OpenSSL created this connection (SSL_new copies the SSL_CTX's context) and its new session
--- (ssl_get_new_session copies the connection's) before this phase, and a ticket carries its
--- session's context: on a connection created before the SSL_CTX had the region's context, both
--- are set here, so that this very handshake's ticket resumes on the region's other tasks.
-function _M.region_context()
-    if settled then
-        return
-    end
-    if session_context == nil then
-        session_context = compute_context() or false
-    end
+-- The settings of one connection (the SSL_CTX's, copied when it was created, or given here).
+local function connection_settings(ssl)
+    C.SSL_ctrl(ssl, SSL_CTRL_MODE, SSL_MODE_NO_AUTO_CHAIN, nil)
     if not session_context then
-        settled = true
         return
-    end
-    local ssl = ffi.cast("SSL *", C.ngx_http_lua_ffi_get_req_ssl_pointer(get_request()))
-    if ssl == nil then
-        return context_failed("get_req_ssl_pointer")
     end
     local len = #session_context
-    if not ctx_done then
-        local ctx = C.SSL_get_SSL_CTX(ssl)
-        if C.SSL_CTX_set_session_id_context(ctx, session_context, len) ~= 1 then
-            return context_failed("SSL_CTX_set_session_id_context")
-        end
-        if C.SSL_CTX_set_num_tickets(ctx, tickets_per_handshake) ~= 1 then
-            return context_failed("SSL_CTX_set_num_tickets")
-        end
-        ctx_done = true
-        update_time()
-        connections_until = now() + HANDSHAKE_TIMEOUT_S
-    elseif now() > connections_until then
-        settled = true
-        return
-    end
     if C.SSL_set_session_id_context(ssl, session_context, len) ~= 1 then
         return context_failed("SSL_set_session_id_context")
     end
@@ -258,6 +237,44 @@ function _M.region_context()
     if session == nil or C.SSL_SESSION_set1_id_context(session, session_context, len) ~= 1 then
         return context_failed("SSL_SESSION_set1_id_context")
     end
+end
+
+-- From the certificate phase (full handshakes only: OpenSSL does not call it when it resumes).
+-- OpenSSL created this connection (SSL_new copies the SSL_CTX's context) and its new session
+-- (ssl_get_new_session copies the connection's) before this phase, and a ticket carries its
+-- session's context: on a connection created before the SSL_CTX had the region's context, both
+-- are set here, so that this very handshake's ticket resumes on the region's other tasks.
+-- The same way, once per worker: one ticket per full handshake, and the chain sent as stored.
+function _M.region_tls()
+    if settled then
+        return
+    end
+    if session_context == nil then
+        session_context = compute_context() or false
+    end
+    local ssl = ffi.cast("SSL *", C.ngx_http_lua_ffi_get_req_ssl_pointer(get_request()))
+    if ssl == nil then
+        return context_failed("get_req_ssl_pointer")
+    end
+    if not ctx_done then
+        local ctx = C.SSL_get_SSL_CTX(ssl)
+        C.SSL_CTX_ctrl(ctx, SSL_CTRL_MODE, SSL_MODE_NO_AUTO_CHAIN, nil)
+        if session_context then
+            if C.SSL_CTX_set_session_id_context(ctx, session_context, #session_context) ~= 1 then
+                return context_failed("SSL_CTX_set_session_id_context")
+            end
+            if C.SSL_CTX_set_num_tickets(ctx, tickets_per_handshake) ~= 1 then
+                return context_failed("SSL_CTX_set_num_tickets")
+            end
+        end
+        ctx_done = true
+        update_time()
+        connections_until = now() + HANDSHAKE_TIMEOUT_S
+    elseif now() > connections_until then
+        settled = true
+        return
+    end
+    return connection_settings(ssl)
 end
 
 function _M.init_worker()

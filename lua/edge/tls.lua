@@ -19,7 +19,7 @@ local tiered_cache = require "edge.tiered_cache"
 local metrics = require "edge.metrics"
 local ocsp = require "edge.ocsp"
 local log = require "edge.log"
-local region_context = require("edge.ticket_keys").region_context
+local region_tls = require("edge.ticket_keys").region_tls
 
 local now = ngx.now
 local sub = string.sub
@@ -147,8 +147,8 @@ function _M.reload(name)
 end
 
 function _M.certificate()
-    -- First: the session this handshake creates gets the region's context (tickets on).
-    region_context()
+    -- First: the connection gets the region's TLS settings (session context, tickets, chain).
+    region_tls()
     local raw, err = server_name()
     if not raw then
         if err then

@@ -200,6 +200,38 @@ function _M.run()
     out["shm:get of the record"] = time(n, function(i)
         return shm:get("costs" .. i)
     end)
+    -- A name's first lookup in a worker through the certificate cache, both ways it can find the
+    -- record: pushed into the shared dict (edge.cert_push), or read from Redis on use. Both decode
+    -- and parse the record and fill the worker LRU; each name is looked up once.
+    local cert_cache = require("edge.tls").cache
+    local epoch = assert(cert_cache:start_epoch(3600))
+    local cert_key = require("edge.keys").cert
+    out["first lookup of a pushed certificate (shared dict + decode + parse + LRU)"] = time_fresh(
+        n,
+        function(i)
+            cert_cache:push("costs-pushed-" .. i .. ".example", json, epoch)
+        end,
+        function(i)
+            return cert_cache:get("costs-pushed-" .. i .. ".example")
+        end
+    )
+    out["first lookup of a certificate read from Redis on use (GET + decode + parse + LRU)"] = time_fresh(
+        n,
+        function(i)
+            redis.with(function(red)
+                return red:set(cert_key("costs-redis-" .. i .. ".example"), json)
+            end)
+        end,
+        function(i)
+            return cert_cache:get("costs-redis-" .. i .. ".example")
+        end
+    )
+    redis.with(function(red)
+        for i = 1, n do
+            red:del(cert_key("costs-redis-" .. i .. ".example"))
+        end
+        return true
+    end)
     out["lru:set + lru:get (parsed entry)"] = time(n, function(i)
         lru:set(i, doc, 60)
         return lru:get(i)
