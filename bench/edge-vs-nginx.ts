@@ -407,6 +407,17 @@ async function cachedRequests(env: Env, fixture: CachedFixture): Promise<Figure>
 
 type Phase = 'warm' | 'cold';
 
+/**
+ * One round of each side: baseline then edge, or with BENCH_PAIRED=1 both at the same time (each
+ * with its own clients), so that whatever else the machine does in those seconds weighs on both
+ * alike; the cpu µs/op of each side is then the steadier reading.
+ */
+async function pair(baseline: () => Promise<Sample>, edge: () => Promise<Sample>): Promise<[Sample, Sample]> {
+  if (settings.paired) return Promise.all([baseline(), edge()]);
+  const b = await baseline();
+  return [b, await edge()];
+}
+
 async function handshakes(
   env: Env,
   side: Side,
@@ -513,9 +524,14 @@ async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: R
           return { rate: res.rate, ops: res.completed, elapsedMs: res.elapsedMs, errors: res.errors };
         });
       if (env.caddy) caddyRounds.push(await hs('caddy', 0, caddyTo, 'cycle'));
-      const wb = await hs('baseline', 0, settings.warmNames, 'cycle');
       let before = await scrapeMetrics(control);
-      const we = await hs('edge', 0, settings.warmNames, 'cycle');
+      const [wb, we] = await pair(
+        () => hs('baseline', 0, settings.warmNames, 'cycle'),
+        async () => {
+          before = await scrapeMetrics(control);
+          return hs('edge', 0, settings.warmNames, 'cycle');
+        },
+      );
       addCounters(
         counters.warm,
         metricDelta(before, await scrapeMetrics(control), 'edge_cert_lookups_total'),
@@ -526,9 +542,13 @@ async function handshakeFigures(env: Env): Promise<{ figures: Figure[]; loads: R
       const from = coldCursor;
       const to = coldCursor + coldPerRound;
       coldCursor = to;
-      const cb = await hs('baseline', from, to, 'once');
-      before = await scrapeMetrics(control);
-      const ce = await hs('edge', from, to, 'once');
+      const [cb, ce] = await pair(
+        () => hs('baseline', from, to, 'once'),
+        async () => {
+          before = await scrapeMetrics(control);
+          return hs('edge', from, to, 'once');
+        },
+      );
       addCounters(
         counters.cold,
         metricDelta(before, await scrapeMetrics(control), 'edge_cert_lookups_total'),
@@ -598,8 +618,10 @@ async function resumedFigure(env: Env): Promise<Figure> {
     });
   for (let r = 0; r < settings.rounds; r++) {
     if (env.caddy) caddyRounds.push(await hs('caddy'));
-    const baseline = await hs('baseline');
-    const edge = await hs('edge');
+    const [baseline, edge] = await pair(
+      () => hs('baseline'),
+      () => hs('edge'),
+    );
     rounds.push({ baseline, edge });
     log(
       `resumed handshakes round ${r + 1}/${settings.rounds}: baseline ${round(baseline.rate)}/s edge ${round(edge.rate)}/s` +

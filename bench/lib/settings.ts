@@ -65,6 +65,8 @@ export interface BenchSettings {
   readonly baselineTicketKeys: boolean;
   /** The edge's certificate push (tls.pushCertificates); off, cold names are read from Redis. */
   readonly push: boolean;
+  /** Handshake rounds of the baseline and the edge at the same time (edge-vs-nginx.ts, pair()). */
+  readonly paired: boolean;
 }
 
 export type FigureGroup = 'cached' | 'handshakes';
@@ -118,5 +120,6 @@ export function loadSettings(): BenchSettings {
     figures: figureGroups(),
     baselineTicketKeys: flag('BENCH_BASELINE_TICKET_KEYS', false),
     push: flag('BENCH_PUSH', true),
+    paired: flag('BENCH_PAIRED', false),
   };
 }
