@@ -231,7 +231,7 @@ async function setUp(root: string, env: Partial_<Env>): Promise<Env> {
     JSON.stringify({ id: TENANT, origin: { type: 'http', url: `http://127.0.0.1:${origin.port}` } }),
   );
 
-  const lruSize = Math.max(2000, settings.warmNames * 2);
+  const lruSize = settings.lruSize ?? Math.max(2000, settings.warmNames * 2);
   log(`starting the edge (${settings.workers} worker(s), tls.lruSize ${lruSize}) and the baseline nginx`);
   const edge = await startBenchEdge({
     dir: dirs.edge,

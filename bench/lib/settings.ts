@@ -67,6 +67,8 @@ export interface BenchSettings {
   readonly push: boolean;
   /** Handshake rounds of the baseline and the edge at the same time (edge-vs-nginx.ts, pair()). */
   readonly paired: boolean;
+  /** The edge's tls.lruSize; default max(2000, 2 × BENCH_WARM_NAMES). */
+  readonly lruSize: number | undefined;
 }
 
 export type FigureGroup = 'cached' | 'handshakes';
@@ -121,5 +123,6 @@ export function loadSettings(): BenchSettings {
     baselineTicketKeys: flag('BENCH_BASELINE_TICKET_KEYS', false),
     push: flag('BENCH_PUSH', true),
     paired: flag('BENCH_PAIRED', false),
+    lruSize: process.env.BENCH_LRU_SIZE ? num('BENCH_LRU_SIZE', 2000) : undefined,
   };
 }
