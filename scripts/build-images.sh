@@ -23,9 +23,10 @@ sudo=""
 log() { printf 'images: %s\n' "$*"; }
 since() { echo "$(($(date +%s) - $1))s"; }
 
-# --- tools: podman with runc (crun refuses hybrid cgroups), debootstrap ----------------------
+# --- tools: podman with runc (crun refuses hybrid cgroups), debootstrap, and catatonit: the pause
+# process of the rehearsal's pod (only a Recommends of podman, which --no-install-recommends skips).
 missing=()
-for p in podman runc debootstrap; do
+for p in podman runc debootstrap catatonit; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
