@@ -156,10 +156,10 @@ local function follow(certs, channel, event, epoch)
     end
     local raw, err = redis.get(keys.cert(name))
     if err then
-        -- The value is unknown: forget it here, the lookup reads Redis (or serves its stale copy).
+        -- The new value is unknown: the copy here becomes due, kept to serve if Redis fails.
         metrics.cert_push("failed")
         log.warn("cert_push_failed", { domain = name, err = err })
-        certs:delete(name)
+        certs:expire(name)
         return
     end
     if raw == nil then

@@ -58,6 +58,8 @@ local LOCK, FAILED = "l:", "f:"
 -- AccessDescription's accessMethod id-ad-ocsp (1.3.6.1.5.5.7.48.1), DER-encoded: the OID with its
 -- tag and length, so neither id-ad-caIssuers (…48.2) nor id-pkix-ocsp-nocheck (…48.1.5) matches.
 local OCSP_METHOD = "\6\8\43\6\1\5\5\7\48\1"
+-- NID_info_access: the Authority Information Access extension, where a responder is named.
+local NID_INFO_ACCESS = 177
 -- A leaf whose DER holds that OID outside an AIA names no responder: looked at again after a day.
 local NO_RESPONDER_TTL_S = 86400
 
@@ -73,6 +75,7 @@ for _, decl in ipairs({
     "void OCSP_BASICRESP_free(void *a);",
     "void *d2i_X509(void **a, const char **in, long len);",
     "void X509_free(void *a);",
+    "int X509_get_ext_by_NID(const void *x, int nid, int lastpos);",
     "void *X509_STORE_new(void);",
     "void X509_STORE_free(void *store);",
     "int X509_STORE_add_cert(void *store, void *x);",
@@ -329,10 +332,15 @@ end
 
 -- What the handshake needs to staple, from the record's fullchain_pem: false when the leaf names
 -- no OCSP responder (nothing is ever fetched for it).
-function _M.prepare(fullchain_pem, name)
+function _M.prepare(fullchain_pem, name, leaf)
+    -- Most leaves name no responder (Let's Encrypt's no longer do): with the parsed leaf at hand,
+    -- one call tells, before any PEM is decoded here.
+    if leaf ~= nil and C.X509_get_ext_by_NID(leaf, NID_INFO_ACCESS, -1) < 0 then
+        return false
+    end
     local b64 = match(fullchain_pem, "%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-([^%-]+)%-%-%-%-%-END CERTIFICATE")
-    local leaf = b64 and decode_base64((gsub(b64, "%s+", "")))
-    if not leaf or not find(leaf, OCSP_METHOD, 1, true) then
+    local der = b64 and decode_base64((gsub(b64, "%s+", "")))
+    if not der or not find(der, OCSP_METHOD, 1, true) then
         return false
     end
     -- url and chain are filled in by the first fetch.

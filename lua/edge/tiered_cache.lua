@@ -475,6 +475,16 @@ function _M.push(self, key, raw, epoch)
     return true
 end
 
+-- Makes a key's shared copy due, keeping it as the stale copy: each worker reads the loader once
+-- its LRU entry is due too (within ttl_s), and serves this copy if the loader fails. For a writer
+-- that knows the value may have changed but could not read it.
+function _M.expire(self, key)
+    local raw = self.shm:get(key)
+    if raw ~= nil then
+        self.shm:set(key, raw, 0, DUE)
+    end
+end
+
 -- Forgets a key in every tier: the next lookup asks the loader. In every worker at once with
 -- shared_invalidation, else within ttl_s.
 -- In version mode, returns the change's version (see await_workers).

@@ -64,7 +64,7 @@ local function parse(json, name)
         return nil, "failed to parse private key: " .. tostring(err)
     end
     return { cert = cert, key = key, expiry = tonumber(doc.expiry), name = name,
-        ocsp = ocsp.prepare(doc.fullchain_pem, name) }
+        ocsp = ocsp.prepare(doc.fullchain_pem, name, x509.leaf(cert)) }
 end
 
 local certs = tiered_cache.new({

@@ -78,7 +78,12 @@ end
 
 -- Parses a full chain (PEM, leaf first). Returns a value for ngx.ssl.set_cert, or nil and an error.
 function _M.parse_chain(pem)
-    local list = available and blocks(pem)
+    -- A lone certificate (no second BEGIN line) is parsed as it is, with no copy of its block.
+    local _, first_end = find(pem, END, 1, true)
+    if not available or not first_end or not find(pem, BEGIN, first_end, true) then
+        return ssl.parse_pem_cert(pem)
+    end
+    local list = blocks(pem)
     if not list or #list == 1 then
         return ssl.parse_pem_cert(pem)
     end
@@ -100,6 +105,15 @@ function _M.parse_chain(pem)
         end
     end
     return chain
+end
+
+-- The leaf (first certificate) of a value parse_chain or ngx.ssl.parse_pem_cert returned, as an
+-- `X509 *` that lives as long as that value.
+function _M.leaf(chain)
+    if not available then
+        return nil
+    end
+    return ffi.cast("X509 *", C.OPENSSL_sk_value(chain, 0))
 end
 
 return _M

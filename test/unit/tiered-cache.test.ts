@@ -88,6 +88,8 @@ function _M.serve()
         out.epoch = cache:start_epoch(5)
     elseif op == "push" then
         out.ok, out.err = cache:push(k, a.arg_v, tonumber(a.arg_e))
+    elseif op == "expire" then
+        cache:expire(k)
     elseif op == "end" then
         cache:end_live(tonumber(a.arg_e))
     elseif op == "live" then
@@ -420,6 +422,24 @@ describe('edge.tiered_cache: worker LRU → shared dict → loader', () => {
     expect((await call({ op: 'live', e: String(second) })).ok).toBe(true);
     await sleep(TTL_S * 1000 + 300);
     expect(await get('r')).toMatchObject({ value: 'R-loader', tier: 'loader' });
+  });
+
+  it('expire: a pushed value made due is read from the loader again, and kept to serve if the loader fails', async () => {
+    const { epoch } = await call({ op: 'start' });
+    await backend('x', 'X-loader');
+    await call({ op: 'push', k: 'x', v: 'X-pushed', e: String(epoch) });
+    expect((await get('x')).value).toBe('X-pushed');
+    await call({ op: 'expire', k: 'x' });
+    await call({ op: 'fail', on: '1' });
+    try {
+      await sleep(TTL_S * 1000 + 300);
+      // The loader fails: the copy is still served, nothing was lost.
+      expect(await get('x')).toMatchObject({ value: 'X-pushed', tier: 'stale' });
+    } finally {
+      await call({ op: 'fail', on: '0' });
+    }
+    await sleep(RESURRECT_S * 1000 + 300);
+    expect(await get('x')).toMatchObject({ value: 'X-loader', tier: 'loader' });
   });
 
   it('push: a full dict refuses a pushed value and evicts nothing', async () => {
