@@ -18,6 +18,8 @@ export interface Figure {
   readonly edge: number;
   readonly baseline: number;
   readonly ratio: number;
+  /** With BENCH_PAIRED=1 (handshake figures): median(edge) ÷ median(baseline), for comparison. */
+  readonly ratioOfMedians?: number;
   readonly target: number;
   readonly pass: boolean;
   /** Server CPU microseconds per operation (median over rounds). */
