@@ -89,6 +89,7 @@ const CHECK = {
   subdomain: 'platform subdomain serves its tenant (wildcard by DNS-01)',
   directory: 'platform directory serves its tenant',
   customDomain: 'custom domain serves its tenant',
+  certPush: "edge: the task Redis's certificates pushed into the edge's shared dict",
   purge: 'purge through the bus: the next request is a MISS',
   noRestart: 'no container exited or restarted while serving',
   stop: 'SIGTERM stop: every container exits cleanly within its stopTimeout',
@@ -584,6 +585,23 @@ async function serveChecks(c: ServeContext): Promise<void> {
     if (!r.verified) throw new Error(`certificate not verified (${r.issuer}: ${r.verifyError})`);
     expect(r.body, tenants.shop);
     return `${tenants.customDomain} ${r.status}`;
+  });
+  await report.check(CHECK.certPush, async () => {
+    // edge/cert_push.lua in the shipped image against the task's Redis container: the certificates
+    // issued above reached the shared dict through keyspace notifications, and the watch never broke.
+    const url = `${controlOrigin(td, targets.https)}/metrics`;
+    const edgeName = edgeContainer(td, targets.https).name;
+    const r = await agent.exec(edgeName, ['curl', '-sS', url]);
+    const value = (series: string) => {
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`${series} `));
+      return line ? Number(line.slice(series.length + 1)) : 0;
+    };
+    const pushed = value('edge_cert_pushes_total{result="pushed"}');
+    const broken = value('edge_errors_total{kind="cert_push"}');
+    if (pushed < 2)
+      throw new Error(`${pushed} certificates pushed, expected the custom domain's and the wildcard`);
+    if (broken > 0) throw new Error(`the watch was interrupted ${broken} times`);
+    return `${pushed} pushed, the watch never interrupted`;
   });
   await report.check(CHECK.purge, async () => {
     const get = () => edgeGet({ port: https, host: tenants.customDomain, path: '/purge.txt', ca });
