@@ -1,7 +1,8 @@
 -- Puts certificates into the edge's shared dict as they are written to Redis, so that the first
 -- handshake of a name in a worker reads the shared dict instead of Redis (a Redis GET from the
 -- certificate phase costs ~200 µs of CPU; a shared-dict read ~1 µs). The Redis format is
--- unchanged: the shared dict holds the JSON exactly as stored.
+-- unchanged; the shared dict holds the record in edge.tls's derived form (no JSON to decode in a
+-- handshake).
 --
 -- One watch per nginx instance, in worker 0: a subscription to Redis's keyspace notifications for
 -- `<prefix>:*:latest` (the task's Redis runs with notify-keyspace-events K$gx,
@@ -77,8 +78,11 @@ end
 -- What the dict refused for lack of room since the last log line (one per minute at most).
 local full_count, full_logged_at = 0, 0
 
+-- The record's form in the cache (edge.tls.derive), set by init_worker.
+local derive
+
 local function push(certs, name, raw, epoch)
-    local ok, err = certs:push(name, raw, epoch)
+    local ok, err = certs:push(name, derive(raw), epoch)
     if ok then
         metrics.cert_push("pushed")
         return true
@@ -252,11 +256,13 @@ local function run(premature, certs)
     end
 end
 
--- Starts the watch in worker 0 (init_worker_by_lua). `certs`: the certificate tiered cache.
-function _M.init_worker(certs)
+-- Starts the watch in worker 0 (init_worker_by_lua). `certs`: the certificate tiered cache;
+-- `derive_fn`: turns a record as stored in Redis into the form the cache holds.
+function _M.init_worker(certs, derive_fn)
     if worker_id() ~= 0 then
         return
     end
+    derive = derive_fn
     local ok, err = timer_at(0, run, certs)
     if not ok then
         log.err("cert_push_timer_failed", { err = tostring(err) })

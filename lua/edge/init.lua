@@ -27,7 +27,8 @@ function _M.init_worker()
     require("edge.ticket_keys").init_worker()
     local tls_conf = require("edge.config").get().tls
     if tls_conf.engine == "native" and tls_conf.push then
-        require("edge.cert_push").init_worker(require("edge.tls").cache)
+        local tls = require "edge.tls"
+        require("edge.cert_push").init_worker(tls.cache, tls.derive)
     end
 end
 

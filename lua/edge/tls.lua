@@ -23,6 +23,8 @@ local region_tls = require("edge.ticket_keys").region_tls
 
 local now = ngx.now
 local sub = string.sub
+local find = string.find
+local byte = string.byte
 local match = string.match
 local decide_sni = names.decide_sni
 local server_name = ssl.server_name
@@ -48,23 +50,56 @@ local fallbacks, fallback_logged_at = 0, 0
 -- Optional hook set by edge.issuer (native engine): asks for a certificate on a miss.
 _M.on_miss = nil
 
-local function parse(json, name)
+-- The edge's caches hold a certificate record in a derived form, "\0<fullchain>\0<privkey>\0<expiry>",
+-- made where the record is read from Redis (the loader, or edge.cert_push off the handshake path),
+-- so a handshake splits strings instead of decoding JSON. PEM text never holds a NUL. Redis keeps
+-- lua-resty-auto-ssl's JSON; a record that is not that JSON is kept as it is and fails in parse().
+local SEP = "\0"
+
+function _M.derive(json)
     local doc = cjson.decode(json)
+    if type(doc) ~= "table" or type(doc.fullchain_pem) ~= "string" or type(doc.privkey_pem) ~= "string"
+        or find(doc.fullchain_pem, SEP, 1, true) or find(doc.privkey_pem, SEP, 1, true) then
+        return json
+    end
+    local expiry = tonumber(doc.expiry)
+    return SEP .. doc.fullchain_pem .. SEP .. doc.privkey_pem .. SEP .. (expiry and tostring(expiry) or "")
+end
+
+-- fullchain, privkey, expiry of a cached record, or nil.
+local function fields(raw)
+    if byte(raw, 1) == 0 then
+        local a = find(raw, SEP, 2, true)
+        local b = a and find(raw, SEP, a + 1, true)
+        if b then
+            return sub(raw, 2, a - 1), sub(raw, a + 1, b - 1), tonumber(sub(raw, b + 1))
+        end
+        return nil
+    end
+    local doc = cjson.decode(raw)
     if type(doc) ~= "table" or type(doc.fullchain_pem) ~= "string" or type(doc.privkey_pem) ~= "string" then
+        return nil
+    end
+    return doc.fullchain_pem, doc.privkey_pem, tonumber(doc.expiry)
+end
+
+local function parse(raw, name)
+    local fullchain, privkey, expiry = fields(raw)
+    if not fullchain then
         return nil, "certificate record is not {fullchain_pem, privkey_pem, ...}"
     end
     -- The leaf is parsed per record, each intermediate once per worker (edge.x509).
-    local cert, err = x509.parse_chain(doc.fullchain_pem)
+    local cert, err = x509.parse_chain(fullchain)
     if not cert then
         return nil, "failed to parse certificate: " .. tostring(err)
     end
     local key
-    key, err = private_key.parse(doc.privkey_pem)
+    key, err = private_key.parse(privkey)
     if not key then
         return nil, "failed to parse private key: " .. tostring(err)
     end
-    return { cert = cert, key = key, expiry = tonumber(doc.expiry), name = name,
-        ocsp = ocsp.prepare(doc.fullchain_pem, name, x509.leaf(cert)) }
+    return { cert = cert, key = key, expiry = expiry, name = name,
+        ocsp = ocsp.prepare(fullchain, name, x509.leaf(cert)) }
 end
 
 local certs = tiered_cache.new({
@@ -82,10 +117,14 @@ local certs = tiered_cache.new({
     -- while a handshake answered from the worker's LRU reads nothing shared.
     invalidation_interval_s = caches.invalidation_interval_ms / 1000,
     load = function(name)
-        return redis.get(keys.cert(name))
+        local raw, err = redis.get(keys.cert(name))
+        if raw then
+            return _M.derive(raw)
+        end
+        return raw, err
     end,
     -- Parsing is the expensive part (hundreds of µs in OpenSSL 3): the cache parses again only
-    -- when the stored JSON changed.
+    -- when the stored record changed.
     decode = parse,
     on_load_error = function(name, err)
         metrics.error("redis")

@@ -104,6 +104,18 @@ describe('certificates pushed into the shared dict as Redis gets them', () => {
     expect(await metric(stack, 'edge_cert_pushes_total{result="pushed"}')).toBe(pushed + 2);
   });
 
+  it('a record that is not the stored JSON is pushed as it is, then refused at the handshake: the fallback', async () => {
+    const corrupt = await metric(stack, 'edge_errors_total{kind="corrupt_certificate"}');
+    const pushed = await metric(stack, 'edge_cert_pushes_total{result="pushed"}');
+    await stack.redis.set(stack.keys.cert('notjson.push.test'), 'not json at all');
+    await vi.waitFor(
+      async () => expect(await metric(stack, 'edge_cert_pushes_total{result="pushed"}')).toBe(pushed + 1),
+      { timeout: 5000, interval: 100 },
+    );
+    expect(await servedSan(stack.https, 'notjson.push.test')).toMatch(/edge fallback/);
+    expect(await metric(stack, 'edge_errors_total{kind="corrupt_certificate"}')).toBeGreaterThan(corrupt);
+  });
+
   it("a reload's new worker syncs what no notification announced", async () => {
     const name = 'unannounced.push.test';
     // Notifications off: the write below reaches Redis and nothing else.
@@ -144,8 +156,10 @@ describe('certificates pushed into the shared dict as Redis gets them', () => {
     expect(await redisLookups()).toBe(before);
   }, 60_000);
 
-  it('logs no error, and no key material', () => {
-    expect(errorLogProblems(stack)).toEqual([]);
+  it('logs no error but the corrupt record, and no key material', () => {
+    const problems = errorLogProblems(stack);
+    expect(problems.filter((l) => !l.includes('"event":"corrupt_certificate"'))).toEqual([]);
+    expect(problems.length).toBeGreaterThanOrEqual(1);
     expect(readFileSync(stack.edge.errorLog, 'utf8')).not.toContain('PRIVATE KEY');
   });
 });
