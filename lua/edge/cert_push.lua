@@ -50,9 +50,9 @@ local RETRY_MIN_S, RETRY_MAX_S = 0.5, 10
 -- Notifications that change no value (a TTL set or removed).
 local NO_VALUE_CHANGE = { expire = true, persist = true }
 
-local prefix = keys.cert("")
-prefix = sub(prefix, 1, #prefix - #":latest") -- "<prefix>:"
 local SUFFIX = ":latest"
+local prefix = keys.cert("")
+prefix = sub(prefix, 1, #prefix - #SUFFIX) -- "<prefix>:"
 local CHANNEL_PREFIX = "__keyspace@0__:"
 
 -- A glob pattern that matches the prefix literally.
@@ -118,28 +118,24 @@ local function sync(certs, epoch)
             return nil, "redis SCAN failed: " .. tostring(err)
         end
         cursor = res[1]
-        local found, batch = res[2], {}
+        local found, batch_names, batch_keys = res[2], {}, {}
         for i = 1, #found do
             local name = name_of(found[i])
             if name then
-                batch[#batch + 1] = name
-                batch[name] = found[i]
+                batch_names[#batch_names + 1] = name
+                batch_keys[#batch_keys + 1] = found[i]
             end
         end
-        if #batch > 0 then
-            local args = {}
-            for i = 1, #batch do
-                args[i] = batch[batch[i]]
-            end
+        if #batch_keys > 0 then
             local values
-            values, err = red:mget(unpack(args))
+            values, err = red:mget(unpack(batch_keys))
             if not values then
                 redis.release(red, true)
                 return nil, "redis MGET failed: " .. tostring(err)
             end
-            for i = 1, #batch do
+            for i = 1, #batch_names do
                 local raw = values[i]
-                if raw ~= null and push(certs, batch[i], raw, epoch) then
+                if raw ~= null and push(certs, batch_names[i], raw, epoch) then
                     pushed = pushed + 1
                 end
             end
@@ -268,7 +264,5 @@ function _M.init_worker(certs, derive_fn)
         log.err("cert_push_timer_failed", { err = tostring(err) })
     end
 end
-
-_M.name_of = name_of
 
 return _M

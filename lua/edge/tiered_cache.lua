@@ -412,10 +412,6 @@ end
 -- Watches (see "Pushed values" above). A watch starts with start_epoch() once it is subscribed,
 -- calls set_live() well within live_ttl_s while it stays subscribed, and end_live() when its
 -- subscription broke.
--- The live epoch, or nil.
-function _M.live_epoch(self)
-    return self.shm:get(self.live_key)
-end
 
 -- A new watch, just subscribed: starts the next epoch, which makes every value pushed before it
 -- due (a watch never adopts another's epoch: a watch whose worker was killed cannot say until

@@ -56,31 +56,34 @@ _M.on_miss = nil
 -- lua-resty-auto-ssl's JSON; a record that is not that JSON is kept as it is and fails in parse().
 local SEP = "\0"
 
-function _M.derive(json)
+-- fullchain, privkey, expiry of a record as stored in Redis (JSON), or nil.
+local function json_fields(json)
     local doc = cjson.decode(json)
-    if type(doc) ~= "table" or type(doc.fullchain_pem) ~= "string" or type(doc.privkey_pem) ~= "string"
-        or find(doc.fullchain_pem, SEP, 1, true) or find(doc.privkey_pem, SEP, 1, true) then
-        return json
-    end
-    local expiry = tonumber(doc.expiry)
-    return SEP .. doc.fullchain_pem .. SEP .. doc.privkey_pem .. SEP .. (expiry and tostring(expiry) or "")
-end
-
--- fullchain, privkey, expiry of a cached record, or nil.
-local function fields(raw)
-    if byte(raw, 1) == 0 then
-        local a = find(raw, SEP, 2, true)
-        local b = a and find(raw, SEP, a + 1, true)
-        if b then
-            return sub(raw, 2, a - 1), sub(raw, a + 1, b - 1), tonumber(sub(raw, b + 1))
-        end
-        return nil
-    end
-    local doc = cjson.decode(raw)
     if type(doc) ~= "table" or type(doc.fullchain_pem) ~= "string" or type(doc.privkey_pem) ~= "string" then
         return nil
     end
     return doc.fullchain_pem, doc.privkey_pem, tonumber(doc.expiry)
+end
+
+function _M.derive(json)
+    local fullchain, privkey, expiry = json_fields(json)
+    if not fullchain or find(fullchain, SEP, 1, true) or find(privkey, SEP, 1, true) then
+        return json
+    end
+    return SEP .. fullchain .. SEP .. privkey .. SEP .. (expiry and tostring(expiry) or "")
+end
+
+-- fullchain, privkey, expiry of a cached record, or nil.
+local function fields(raw)
+    if byte(raw, 1) ~= 0 then
+        return json_fields(raw)
+    end
+    local a = find(raw, SEP, 2, true)
+    local b = a and find(raw, SEP, a + 1, true)
+    if not b then
+        return nil
+    end
+    return sub(raw, 2, a - 1), sub(raw, a + 1, b - 1), tonumber(sub(raw, b + 1))
 end
 
 local function parse(raw, name)

@@ -62,6 +62,15 @@ local function blocks(pem)
     return out[1] and out or nil
 end
 
+-- The leaf (first certificate) of a value parse_chain or ngx.ssl.parse_pem_cert returned, as an
+-- `X509 *` that lives as long as that value.
+function _M.leaf(chain)
+    if not available then
+        return nil
+    end
+    return ffi.cast("X509 *", C.OPENSSL_sk_value(chain, 0))
+end
+
 local function intermediate(block)
     local entry = intermediates:get(block)
     if entry then
@@ -71,7 +80,7 @@ local function intermediate(block)
     if not chain then
         return nil, err
     end
-    local x509 = ffi.cast("X509 *", C.OPENSSL_sk_value(chain, 0))
+    local x509 = _M.leaf(chain)
     intermediates:set(block, { chain = chain, x509 = x509 })
     return x509
 end
@@ -84,7 +93,7 @@ function _M.parse_chain(pem)
         return ssl.parse_pem_cert(pem)
     end
     local list = blocks(pem)
-    if not list or #list == 1 then
+    if not list then
         return ssl.parse_pem_cert(pem)
     end
     local chain, err = ssl.parse_pem_cert(list[1])
@@ -105,15 +114,6 @@ function _M.parse_chain(pem)
         end
     end
     return chain
-end
-
--- The leaf (first certificate) of a value parse_chain or ngx.ssl.parse_pem_cert returned, as an
--- `X509 *` that lives as long as that value.
-function _M.leaf(chain)
-    if not available then
-        return nil
-    end
-    return ffi.cast("X509 *", C.OPENSSL_sk_value(chain, 0))
 end
 
 return _M

@@ -65,12 +65,7 @@ export async function startEdgeStack(bed: TestBed, overrides: Overrides = {}): P
   });
   bed.track(edge.process);
   const keys = new RedisKeys(edge.config.redis.prefix);
-  const pushes = async () => {
-    const res = await httpGet({ port: control, path: '/metrics' });
-    const series = 'edge_cert_pushes_total{result="pushed"} ';
-    const line = res.body.split('\n').find((l) => l.startsWith(series));
-    return line ? Number(line.slice(series.length)) : 0;
-  };
+  const pushes = () => metricAt(control, 'edge_cert_pushes_total{result="pushed"}');
   const waitForPushes = async (count: number) => {
     const deadline = Date.now() + 10_000;
     while ((await pushes()) < count) {
@@ -123,8 +118,13 @@ export async function startEdgeStack(bed: TestBed, overrides: Overrides = {}): P
 }
 
 /** The value of one counter in the edge's Prometheus output (0 when absent). */
-export async function metric(stack: EdgeStack, series: string): Promise<number> {
-  const res = await httpGet({ port: stack.control, path: '/metrics' });
+export function metric(stack: EdgeStack, series: string): Promise<number> {
+  return metricAt(stack.control, series);
+}
+
+/** metric(), from the edge's control port. */
+async function metricAt(control: number, series: string): Promise<number> {
+  const res = await httpGet({ port: control, path: '/metrics' });
   const line = res.body.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
